@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, Query, Router, Schema
+
+from openrooms.bookings.models import Booking
+from openrooms.bookings.services import (
+    access_booking_by_id,
+    availability,
+    bookings_of,
+    do_book,
+    do_cancel_booking,
+    do_move_booking,
+)
+from openrooms.spaces.models import Space
+from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
+
+router = Router(tags=["bookings"])
+
+
+class BookingIn(Schema):
+    space: int
+    start: dt.datetime = Field(description="ISO 8601 with an offset, e.g. 2026-11-25T09:00:00Z")
+    end: dt.datetime
+    title: str = Field(default="", max_length=255)
+
+
+class BookingChange(Schema):
+    start: dt.datetime
+    end: dt.datetime
+    title: str | None = Field(default=None, max_length=255)
+
+
+class BookingOut(Schema):
+    id: int
+    space: int = Field(alias="space_id")
+    booker: int | None = Field(alias="booker_id")
+    start: dt.datetime
+    end: dt.datetime
+    title: str
+    status: str
+    source: str
+
+
+class BookingFilter(Schema):
+    mine: bool = False
+    from_: dt.datetime | None = Field(default=None, alias="from")
+    to: dt.datetime | None = None
+    space: int | None = None
+
+
+class BusyOut(Schema):
+    booking: int
+    start: dt.datetime
+    end: dt.datetime
+    title: str
+    mine: bool
+
+
+class SpaceAvailabilityOut(Schema):
+    id: int
+    kind: str
+    name: str
+    capacity: int
+    floor: int | None
+    busy: list[BusyOut]
+
+
+class AvailabilityOut(Schema):
+    office: int
+    date: dt.date
+    timezone: str
+    spaces: list[SpaceAvailabilityOut]
+
+
+@router.get("/bookings", response=list[BookingOut])
+def list_bookings(request: HttpRequest, filters: Query[BookingFilter]):
+    bookings = bookings_of(request.user.organisation).filter(status=Booking.Status.CONFIRMED)
+    if filters.mine:
+        bookings = bookings.filter(booker=request.user)
+    if filters.from_ is not None:
+        bookings = bookings.filter(end__gt=filters.from_)
+    if filters.to is not None:
+        bookings = bookings.filter(start__lt=filters.to)
+    if filters.space is not None:
+        bookings = bookings.filter(space=access_space_by_id(request.user.organisation, filters.space))
+    return bookings.order_by("start")[:1000]
+
+
+@router.post("/bookings", response={201: BookingOut})
+def create_booking(request: HttpRequest, payload: BookingIn):
+    space = access_space_by_id(request.user.organisation, payload.space)
+    booking = do_book(
+        space, booker=request.user, start=payload.start, end=payload.end, title=payload.title
+    )
+    return 201, booking
+
+
+@router.get("/bookings/{booking_id}", response=BookingOut)
+def get_booking(request: HttpRequest, booking_id: int):
+    return access_booking_by_id(request.user.organisation, booking_id)
+
+
+@router.patch("/bookings/{booking_id}", response=BookingOut)
+def move_booking(request: HttpRequest, booking_id: int, payload: BookingChange):
+    booking = access_booking_by_id(request.user.organisation, booking_id)
+    return do_move_booking(
+        booking, acting=request.user, start=payload.start, end=payload.end, title=payload.title
+    )
+
+
+@router.delete("/bookings/{booking_id}", response={204: None})
+def cancel_booking(request: HttpRequest, booking_id: int):
+    booking = access_booking_by_id(request.user.organisation, booking_id)
+    do_cancel_booking(booking, acting=request.user)
+    return HttpResponse(status=204)
+
+
+@router.get("/availability", response=AvailabilityOut)
+def get_availability(
+    request: HttpRequest,
+    office: int,
+    date: dt.date,
+    kind: Space.Kind | None = None,
+    floor: int | None = None,
+):
+    organisation = request.user.organisation
+    office_row = access_office_by_id(organisation, office)
+    floor_row = access_floor_by_id(organisation, floor) if floor is not None else None
+    if floor_row is not None and floor_row.office_id != office_row.pk:
+        raise Http404("No such floor in this office.")
+    rows = availability(
+        office_row, date, kind=kind, floor=floor_row,
+        show_subjects=organisation.show_meeting_subjects,
+    )
+    return {
+        "office": office_row.pk,
+        "date": date,
+        "timezone": office_row.timezone,
+        "spaces": [
+            {
+                "id": row.space.pk,
+                "kind": row.space.kind,
+                "name": row.space.name,
+                "capacity": row.space.capacity,
+                "floor": row.space.floor_id,
+                "busy": [
+                    {
+                        "booking": b.booking_id,
+                        "start": b.start,
+                        "end": b.end,
+                        "title": b.title,
+                        "mine": b.booker_id == request.user.pk,
+                    }
+                    for b in row.busy
+                ],
+            }
+            for row in rows
+        ],
+    }

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from openrooms.spaces.models import Space
+from openrooms.spaces.services import (
+    access_floor_by_id,
+    access_office_by_id,
+    access_space_by_id,
+    do_create_office,
+    do_create_space,
+    offices_of,
+    spaces_of,
+)
+
+router = Router(tags=["offices and spaces"])
+
+
+def require_admin(request: HttpRequest) -> None:
+    if not request.user.is_admin:
+        raise PermissionDenied("Only administrators can do this.")
+
+
+class OfficeIn(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = ""
+    timezone: str = "UTC"
+
+
+class OfficeOut(Schema):
+    id: int
+    name: str
+    address: str
+    timezone: str
+
+
+class SpaceIn(Schema):
+    office: int
+    kind: Space.Kind
+    name: str = Field(min_length=1, max_length=200)
+    capacity: int = Field(default=1, ge=1, le=10_000)
+    amenities: list[str] = []
+    bookable: bool = True
+    floor: int | None = None
+
+
+class SpaceOut(Schema):
+    id: int
+    office: int = Field(alias="office_id")
+    floor: int | None = Field(alias="floor_id")
+    kind: str
+    name: str
+    capacity: int
+    amenities: list[str]
+    bookable: bool
+    plan_x: float | None
+    plan_y: float | None
+
+
+@router.get("/offices", response=list[OfficeOut])
+def list_offices(request: HttpRequest):
+    return offices_of(request.user.organisation)
+
+
+@router.post("/offices", response={201: OfficeOut})
+def create_office(request: HttpRequest, payload: OfficeIn):
+    require_admin(request)
+    return 201, do_create_office(request.user.organisation, **payload.dict())
+
+
+@router.get("/offices/{office_id}", response=OfficeOut)
+def get_office(request: HttpRequest, office_id: int):
+    return access_office_by_id(request.user.organisation, office_id)
+
+
+@router.get("/spaces", response=list[SpaceOut])
+def list_spaces(request: HttpRequest, office: int | None = None, kind: Space.Kind | None = None):
+    spaces = spaces_of(request.user.organisation)
+    if office is not None:
+        spaces = spaces.filter(office=access_office_by_id(request.user.organisation, office))
+    if kind is not None:
+        spaces = spaces.filter(kind=kind)
+    return spaces
+
+
+@router.post("/spaces", response={201: SpaceOut})
+def create_space(request: HttpRequest, payload: SpaceIn):
+    require_admin(request)
+    organisation = request.user.organisation
+    fields = payload.dict()
+    office = access_office_by_id(organisation, fields.pop("office"))
+    floor_id = fields.pop("floor")
+    floor = access_floor_by_id(organisation, floor_id) if floor_id is not None else None
+    return 201, do_create_space(office, floor=floor, **fields)
+
+
+@router.get("/spaces/{space_id}", response=SpaceOut)
+def get_space(request: HttpRequest, space_id: int):
+    return access_space_by_id(request.user.organisation, space_id)
