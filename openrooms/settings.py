@@ -15,6 +15,7 @@ import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("OPENROOMS_DATA_DIR", BASE_DIR.parent / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+(DATA_DIR / "static").mkdir(exist_ok=True)
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "openrooms.spaces",
     "openrooms.bookings",
     "openrooms.api",
+    "openrooms.demo",
 ]
 
 MIDDLEWARE = [
@@ -95,7 +97,18 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool per process: bursts of requests wait for a connection instead of
+    # exhausting the server's max_connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20")),
+            "timeout": 30,
+        }
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes SQLite's write lock when a transaction starts, so check-then-insert
     # in bookings.services is serialized; WAL lets readers go on meanwhile.
     DATABASES["default"]["OPTIONS"] = {

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from django.http import Http404, HttpRequest
+from ninja import Field, Query, Router, Schema, Status
 
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import (
@@ -95,7 +95,7 @@ def create_booking(request: HttpRequest, payload: BookingIn):
     booking = do_book(
         space, booker=request.user, start=payload.start, end=payload.end, title=payload.title
     )
-    return 201, booking
+    return Status(201, booking)
 
 
 @router.get("/bookings/{booking_id}", response=BookingOut)
@@ -115,7 +115,7 @@ def move_booking(request: HttpRequest, booking_id: int, payload: BookingChange):
 def cancel_booking(request: HttpRequest, booking_id: int):
     booking = access_booking_by_id(request.user.organisation, booking_id)
     do_cancel_booking(booking, acting=request.user)
-    return HttpResponse(status=204)
+    return Status(204, None)
 
 
 @router.get("/availability", response=AvailabilityOut)

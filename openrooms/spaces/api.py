@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import (
@@ -67,7 +67,7 @@ def list_offices(request: HttpRequest):
 @router.post("/offices", response={201: OfficeOut})
 def create_office(request: HttpRequest, payload: OfficeIn):
     require_admin(request)
-    return 201, do_create_office(request.user.organisation, **payload.dict())
+    return Status(201, do_create_office(request.user.organisation, **payload.dict()))
 
 
 @router.get("/offices/{office_id}", response=OfficeOut)
@@ -93,7 +93,7 @@ def create_space(request: HttpRequest, payload: SpaceIn):
     office = access_office_by_id(organisation, fields.pop("office"))
     floor_id = fields.pop("floor")
     floor = access_floor_by_id(organisation, floor_id) if floor_id is not None else None
-    return 201, do_create_space(office, floor=floor, **fields)
+    return Status(201, do_create_space(office, floor=floor, **fields))
 
 
 @router.get("/spaces/{space_id}", response=SpaceOut)

@@ -1,0 +1,118 @@
+"""Shared fixtures: an organisation with an admin and a member, and an outsider elsewhere."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.test import Client
+
+from openrooms.accounts.models import Account, Organisation
+from openrooms.accounts.services import do_create_account, do_create_organisation
+from openrooms.spaces.models import Floor, Office, Space
+from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails any test that reaches beyond this machine."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else ""
+        if host and host not in {"127.0.0.1", "localhost", "::1"} and self.family != socket.AF_UNIX:
+            raise RuntimeError(f"A test tried to reach {address}; tests stay on this machine.")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: object) -> None:
+    # Argon2 is deliberately slow; tests that check the production hasher do so explicitly.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_organisation(slug: str, admin_email: str) -> tuple[Organisation, Account]:
+    return do_create_organisation(
+        name=slug.title(),
+        slug=slug,
+        admin_email=admin_email,
+        admin_password=PASSWORD,
+        timezone_name="Europe/London",
+    )
+
+
+@pytest.fixture
+def organisation_and_admin(db: None) -> tuple[Organisation, Account]:
+    return make_organisation("acme", "admin@acme.test")
+
+
+@pytest.fixture
+def organisation(organisation_and_admin: tuple[Organisation, Account]) -> Organisation:
+    return organisation_and_admin[0]
+
+
+@pytest.fixture
+def admin(organisation_and_admin: tuple[Organisation, Account]) -> Account:
+    return organisation_and_admin[1]
+
+
+@pytest.fixture
+def member(organisation: Organisation) -> Account:
+    return do_create_account(
+        organisation, email="member@acme.test", password=PASSWORD, name="Mia Member"
+    )
+
+
+@pytest.fixture
+def other_organisation(db: None) -> Organisation:
+    return make_organisation("globex", "admin@globex.test")[0]
+
+
+@pytest.fixture
+def outsider(other_organisation: Organisation) -> Account:
+    return do_create_account(other_organisation, email="outsider@globex.test", password=PASSWORD)
+
+
+@pytest.fixture
+def office(organisation: Organisation) -> Office:
+    return do_create_office(
+        organisation, name="London HQ", address="1 Example Street", timezone="Europe/London"
+    )
+
+
+@pytest.fixture
+def floor(office: Office) -> Floor:
+    return do_create_floor(office, name="Ground floor", order=0)
+
+
+@pytest.fixture
+def desk(office: Office, floor: Floor) -> Space:
+    return do_create_space(office, kind=Space.Kind.DESK, name="Desk 1", floor=floor)
+
+
+@pytest.fixture
+def room(office: Office, floor: Floor) -> Space:
+    return do_create_space(
+        office, kind=Space.Kind.ROOM, name="Boardroom", floor=floor, capacity=10,
+        amenities=["screen", "video"],
+    )
+
+
+def signed_in(account: Account) -> Client:
+    client = Client()
+    client.force_login(account)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin: Account) -> Client:
+    return signed_in(admin)
+
+
+@pytest.fixture
+def member_client(member: Account) -> Client:
+    return signed_in(member)

@@ -1,0 +1,79 @@
+"""The demo organisation: an office, a floor, desks and rooms, and a realistic day of bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from openrooms.accounts.models import Account, Organisation
+from openrooms.accounts.services import do_create_account, do_create_organisation
+from openrooms.bookings.services import BookingError, do_book
+from openrooms.spaces.models import Space
+from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
+
+SLUG = "demo"
+ADMIN_EMAIL = "admin@demo.openrooms.test"
+MEMBER_EMAIL = "member@demo.openrooms.test"
+PASSWORD = "openrooms-demo"
+ROOMS = [("Boardroom", 12, ["screen", "video"]), ("Focus", 2, []), ("Studio", 6, ["screen"]),
+         ("Garden", 8, ["video", "whiteboard"])]
+DESKS = 10
+
+
+@transaction.atomic
+def seed_demo() -> tuple[Organisation, Account]:
+    """Creates the demo organisation once; later calls return the existing one."""
+    existing = Organisation.objects.filter(slug=SLUG).first()
+    if existing is not None:
+        return existing, existing.accounts.get(email=ADMIN_EMAIL)
+    organisation, admin = do_create_organisation(
+        name="Demo Company", slug=SLUG, admin_email=ADMIN_EMAIL, admin_password=PASSWORD,
+        timezone_name="Europe/London",
+    )
+    admin.name = "Ada Admin"
+    admin.save(update_fields=["name"])
+    member = do_create_account(
+        organisation, email=MEMBER_EMAIL, password=PASSWORD, name="Max Member"
+    )
+    office = do_create_office(
+        organisation, name="London HQ", address="1 Demo Street, London", timezone="Europe/London"
+    )
+    floor = do_create_floor(office, name="Ground floor", order=0)
+    rooms = [
+        do_create_space(office, kind=Space.Kind.ROOM, name=name, capacity=capacity,
+                        amenities=amenities, floor=floor)
+        for name, capacity, amenities in ROOMS
+    ]
+    desks = [
+        do_create_space(office, kind=Space.Kind.DESK, name=f"Desk {n:02d}", floor=floor)
+        for n in range(1, DESKS + 1)
+    ]
+    book_a_realistic_day(rooms, desks, [admin, member], office.timezone)
+    return organisation, admin
+
+
+def book_a_realistic_day(
+    rooms: list[Space], desks: list[Space], people: list[Account], zone_name: str
+) -> None:
+    zone = zoneinfo.ZoneInfo(zone_name)
+    tomorrow = timezone.now().astimezone(zone).date() + dt.timedelta(days=1)
+
+    def at(hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime.combine(tomorrow, dt.time(hour, minute), tzinfo=zone)
+
+    plans = [
+        (rooms[0], at(9), at(10), "Weekly planning"),
+        (rooms[0], at(14), at(15, 30), "Customer review"),
+        (rooms[1], at(11), at(11, 30), "1:1"),
+        (rooms[2], at(10), at(12), "Design workshop"),
+        (desks[0], at(8), at(18), ""),
+        (desks[3], at(9), at(17), ""),
+    ]
+    for index, (space, start, end, title) in enumerate(plans):
+        try:
+            do_book(space, booker=people[index % len(people)], start=start, end=end, title=title)
+        except BookingError:
+            continue  # e.g. a rule an operator tightened; the demo still starts
