@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,5 +80,5 @@ def test_concurrent_bookings_of_overlapping_ranges_never_overlap(member, room):
     assert set(statuses) <= {201, 409}
     booked = list(Booking.objects.filter(space=room, status="confirmed").order_by("start"))
     assert len(booked) == statuses.count(201) >= 1
-    for earlier, later in zip(booked, booked[1:], strict=False):
+    for earlier, later in itertools.pairwise(booked):
         assert earlier.end <= later.start, f"{earlier} overlaps {later}"

@@ -1,0 +1,159 @@
+"""Nothing of another organisation is reachable: a sweep over every URL of the site and API.
+
+Each URL pattern with parameters is filled with the ids of the *other* organisation's objects
+and requested with every method, by an admin and by a member of the first organisation.
+A pattern whose parameter the sweep cannot fill fails the test, so no new URL escapes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from openrooms.accounts.services import do_create_account, do_create_api_token
+from openrooms.bookings.services import do_book
+from openrooms.spaces.models import Space
+from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+# Parameter names mapped to the kind of object whose id fills them.
+PARAMETER_KINDS = {
+    "office": "office",
+    "floor": "floor",
+    "space": "space",
+    "desk": "space",
+    "room": "space",
+    "booking": "booking",
+    "token": "token",
+    "account": "account",
+    "member": "account",
+}
+PUBLIC_PREFIXES = ("static/", "media/")
+
+
+def walk(patterns, prefix: str = "") -> Iterator[str]:
+    for entry in patterns:
+        route = str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from walk(entry.url_patterns, prefix + route)
+        elif isinstance(entry, URLPattern):
+            yield prefix + route
+
+
+def parameterised_routes() -> list[str]:
+    routes = {r for r in walk(get_resolver().url_patterns) if "<" in r}
+    return sorted(r for r in routes if not r.startswith(PUBLIC_PREFIXES))
+
+
+def kind_of(parameter: str) -> str:
+    for word, kind in PARAMETER_KINDS.items():
+        if word in parameter:
+            return kind
+    raise AssertionError(
+        f"The tenancy sweep does not know URL parameter <{parameter}>: teach PARAMETER_KINDS."
+    )
+
+
+def fill(route: str, ids: dict[str, int]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        return str(ids[kind_of(match.group("name"))])
+
+    path = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", replace, route)
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+@pytest.fixture
+def foreign_ids(other_organisation, outsider) -> dict[str, int]:
+    office = do_create_office(other_organisation, name="Globex Tower", timezone="UTC")
+    floor = do_create_floor(office, name="Top")
+    space = do_create_space(office, kind=Space.Kind.ROOM, name="Secret room", floor=floor)
+    start = (timezone.now() + dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    booking = do_book(space, booker=outsider, start=start, end=start + dt.timedelta(hours=1))
+    token, _ = do_create_api_token(outsider)
+    account = do_create_account(other_organisation, email="x@globex.test", password="pw-Zz9!kk")
+    return {
+        "office": office.pk,
+        "floor": floor.pk,
+        "space": space.pk,
+        "booking": booking.pk,
+        "token": token.pk,
+        "account": account.pk,
+    }
+
+
+def test_the_sweep_covers_the_api_and_the_settings_pages():
+    routes = parameterised_routes()
+    assert any(r.startswith("api/v1/") for r in routes)
+    assert any("booking" in r for r in routes)
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_no_url_reaches_another_organisations_objects(role, admin, member, foreign_ids):
+    account = admin if role == "admin" else member
+    _, token = do_create_api_token(account)
+    api = Client(headers={"authorization": f"Bearer {token}"})
+    web = Client()
+    web.force_login(account)
+    start = timezone.now() + dt.timedelta(days=2)
+    # A well-formed body, pointing at the other organisation's objects where it names any.
+    body = {
+        "start": start.isoformat(),
+        "end": (start + dt.timedelta(hours=1)).isoformat(),
+        "title": "probe",
+        "name": "probe",
+        "kind": "room",
+        "office": foreign_ids["office"],
+        "floor": foreign_ids["floor"],
+        "space": foreign_ids["space"],
+    }
+    leaks = []
+    for route in parameterised_routes():
+        client = api if route.startswith("api/") else web
+        path = fill(route, foreign_ids)
+        for method in METHODS:
+            response = getattr(client, method)(path, body, content_type="application/json")
+            if response.status_code not in (404, 405):
+                leaks.append(f"{method.upper()} {path} -> {response.status_code}")
+    assert not leaks, "\n".join(leaks)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/bookings", {"space": "space"}),
+        ("post", "/api/v1/spaces", {"office": "office", "kind": "desk", "name": "x"}),
+        ("get", "/api/v1/spaces?office={office}", None),
+        ("get", "/api/v1/bookings?space={space}", None),
+        ("get", "/api/v1/availability?office={office}&date=2030-01-01", None),
+    ],
+)
+def test_ids_of_another_organisation_in_bodies_and_queries_are_404(
+    admin, office, floor, foreign_ids, method, path, body
+):
+    _, token = do_create_api_token(admin)
+    client = Client(headers={"authorization": f"Bearer {token}"})
+    start = timezone.now() + dt.timedelta(days=2)
+    payload = {"start": start.isoformat(), "end": (start + dt.timedelta(hours=1)).isoformat()}
+    for field, value in (body or {}).items():
+        payload[field] = foreign_ids.get(value, value)
+    response = getattr(client, method)(
+        path.format(**foreign_ids), payload if body else None, content_type="application/json"
+    )
+    assert response.status_code == 404, response.content
+
+
+def test_a_floor_of_another_organisation_cannot_hold_a_new_space(admin, office, foreign_ids):
+    _, token = do_create_api_token(admin)
+    response = Client(headers={"authorization": f"Bearer {token}"}).post(
+        "/api/v1/spaces",
+        {"office": office.pk, "kind": "desk", "name": "x", "floor": foreign_ids["floor"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert not Space.objects.filter(name="x").exists()
