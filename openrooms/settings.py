@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("OPENROOMS_DATA_DIR", BASE_DIR.parent / "var")).resolve()
@@ -33,18 +35,25 @@ def env_secret(name: str) -> str | None:
     return Path(path).read_text().strip() if path else None
 
 
-def generated_secret(filename: str) -> str:
+def generated_secret(
+    filename: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(50)
+) -> str:
     """A random secret kept in the data folder, so the embedded default survives restarts."""
     path = DATA_DIR / filename
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = env_secret("SECRET_KEY") or generated_secret("secret_key")
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
+# Fernet keys for secrets stored in the database (openrooms.crypto); the first one encrypts.
+ENCRYPTION_KEYS = (
+    env_secret("OPENROOMS_ENCRYPTION_KEYS")
+    or generated_secret("encryption_key", lambda: Fernet.generate_key().decode())
+).split(",")
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").replace(" ", "").split(",")
 # The public HTTPS address of this installation; Graph webhooks need it (polling otherwise).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 
@@ -59,6 +68,7 @@ INSTALLED_APPS = [
     "openrooms.spaces",
     "openrooms.bookings",
     "openrooms.api",
+    "openrooms.integrations.microsoft365",
     "openrooms.demo",
 ]
 
@@ -172,6 +182,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 )
+# Microsoft identity platform and Graph; the demo and the tests point them at the emulator.
+MICROSOFT_LOGIN_URL = os.environ.get("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
+MICROSOFT_GRAPH_URL = os.environ.get("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0")
+# A CA bundle to trust for both (the emulator's); unset means the system's trust store.
+MICROSOFT_CA_FILE = os.environ.get("MICROSOFT_CA_FILE") or None
+MICROSOFT_TIMEOUT_SECONDS = float(os.environ.get("MICROSOFT_TIMEOUT_SECONDS", "20"))
+
 # Plan images: size and pixel caps (a decompression bomb is refused before decoding).
 PLAN_IMAGE_MAX_BYTES = int(os.environ.get("PLAN_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))
 PLAN_IMAGE_MAX_PIXELS = int(os.environ.get("PLAN_IMAGE_MAX_PIXELS", str(40_000_000)))

@@ -1,0 +1,203 @@
+"""The Microsoft 365 connection and imported rooms: reads, writes and the Graph client for them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from openrooms import crypto
+from openrooms.accounts.models import Organisation
+from openrooms.integrations.microsoft365.diagnosis import StepResult
+from openrooms.integrations.microsoft365.graph import Credentials, GraphClient, Room
+from openrooms.integrations.microsoft365.models import Connection, RoomLink
+from openrooms.spaces.models import Office, Space
+from openrooms.spaces.services import get_or_404
+
+# Days before the secret's expiry on which admins are warned (and the day after it).
+EXPIRY_WARNING_DAYS = (30, 14, 1)
+
+
+def connection_of(organisation: Organisation) -> Connection | None:
+    return Connection.objects.filter(organisation=organisation).first()
+
+
+def client_for(connection: Connection, **options: object) -> GraphClient:
+    """A new client, with no token cached, for the organisation's tenant."""
+    credentials = Credentials(
+        tenant_id=connection.tenant_id,
+        client_id=connection.client_id,
+        client_secret=crypto.decrypt(connection.client_secret_encrypted),
+    )
+    return GraphClient(credentials, **options)  # type: ignore[arg-type]
+
+
+@transaction.atomic
+def do_save_connection(
+    organisation: Organisation,
+    *,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str | None,
+    secret_expires_on: dt.date | None,
+    write_mode: str,
+) -> Connection:
+    """Saves the credentials; `client_secret=None` keeps the stored one."""
+    connection = connection_of(organisation) or Connection(organisation=organisation)
+    if client_secret is None and not connection.client_secret_encrypted:
+        raise ValueError("A new connection needs a client secret.")
+    changed = (connection.tenant_id, connection.client_id) != (tenant_id, client_id)
+    connection.tenant_id = tenant_id
+    connection.client_id = client_id
+    connection.secret_expires_on = secret_expires_on
+    connection.write_mode = write_mode
+    if client_secret is not None:
+        connection.client_secret_encrypted = crypto.encrypt(client_secret)
+        connection.secret_set_at = timezone.now()
+        changed = True
+    if changed:
+        # Results of another secret or app say nothing about these credentials.
+        connection.last_test_at = None
+        connection.last_test_ok = None
+        connection.last_test_steps = []
+    connection.save()
+    return connection
+
+
+def do_disconnect(organisation: Organisation) -> None:
+    """Forgets the credentials; imported rooms and their bookings stay."""
+    Connection.objects.filter(organisation=organisation).delete()
+
+
+def do_record_test_step(connection: Connection, index: int, result: StepResult) -> None:
+    steps = list(connection.last_test_steps) if index else []
+    steps[index:] = [result.as_dict()]
+    connection.last_test_steps = steps
+    connection.last_test_at = timezone.now()
+    connection.last_test_ok = all(step["ok"] for step in steps)
+    connection.save(update_fields=["last_test_steps", "last_test_at", "last_test_ok"])
+
+
+def expiry_warning(connection: Connection | None, today: dt.date) -> int | None:
+    """Days left (negative once expired) when admins should be reminded, else None."""
+    if connection is None or connection.secret_expires_on is None:
+        return None
+    days_left = (connection.secret_expires_on - today).days
+    return days_left if days_left <= max(EXPIRY_WARNING_DAYS) else None
+
+
+@dataclass(frozen=True)
+class TenantRoom:
+    """A room as the Manage Rooms page lists it."""
+
+    room: Room
+    room_list: str
+    link: RoomLink | None
+
+
+def list_tenant_rooms(organisation: Organisation, client: GraphClient) -> list[TenantRoom]:
+    """Every room of the tenant's Places directory (all pages), with its room list and link."""
+    rooms = client.rooms()
+    list_of: dict[str, str] = {}
+    for room_list in client.room_lists():
+        for member in client.rooms_in_list(room_list.email_address):
+            list_of[member.email_address.lower()] = room_list.display_name
+    links = {
+        link.mailbox.lower(): link
+        for link in RoomLink.objects.filter(organisation=organisation).select_related(
+            "space__office"
+        )
+    }
+    return [
+        TenantRoom(room, list_of.get(room.email_address.lower(), ""),
+                   links.get(room.email_address.lower()))
+        for room in sorted(rooms, key=lambda r: (r.building or "", r.display_name))
+    ]
+
+
+def room_amenities(room: Room) -> list[str]:
+    amenities = [tag for tag in room.tags if tag]
+    for device in (room.audio_device_name, room.video_device_name, room.display_device_name):
+        if device:
+            amenities.append(device)
+    if room.is_wheel_chair_accessible:
+        amenities.append("wheelchair accessible")
+    return list(dict.fromkeys(amenities))
+
+
+@transaction.atomic
+def do_import_rooms(
+    organisation: Organisation, office: Office, rooms: list[Room], *, room_lists: dict[str, str]
+) -> list[RoomLink]:
+    """Creates (or, when already linked, updates) a room space per Places room. All or nothing.
+
+    `room_lists` maps a mailbox (lower case) to the name of the room list it belongs to.
+    """
+    if office.organisation_id != organisation.pk:
+        raise ValueError("That office belongs to another organisation.")
+    now = timezone.now()
+    links = []
+    for room in rooms:
+        mailbox = room.email_address.lower()
+        link = RoomLink.objects.filter(organisation=organisation, mailbox=mailbox).first()
+        space = link.space if link else Space(office=office, kind=Space.Kind.ROOM)
+        space.name = unique_space_name(space, room.display_name or mailbox)
+        space.capacity = room.capacity or space.capacity or 1
+        space.amenities = room_amenities(room)
+        space.full_clean()
+        space.save()
+        link = link or RoomLink(organisation=organisation, space=space, mailbox=mailbox)
+        link.graph_room_id = room.id
+        link.display_name = room.display_name
+        link.building = room.building or ""
+        link.floor_label = room.floor_label or (
+            str(room.floor_number) if room.floor_number is not None else ""
+        )
+        link.room_list = room_lists.get(mailbox, "")
+        link.last_seen_in_places_at = now
+        link.save()
+        links.append(link)
+    return links
+
+
+def unique_space_name(space: Space, wanted: str) -> str:
+    """`wanted`, or `wanted (2)`… when another room of the office already has the name."""
+    taken = set(
+        Space.objects.filter(office_id=space.office_id, kind=Space.Kind.ROOM)
+        .exclude(pk=space.pk)
+        .values_list("name", flat=True)
+    )
+    name, n = wanted[:200], 2
+    while name in taken:
+        name = f"{wanted[:190]} ({n})"
+        n += 1
+    return name
+
+
+def find_room_by_mailbox(client: GraphClient, mailbox: str) -> Room:
+    """A room not (yet) in Places, checked by opening its calendar; GraphFailure if it can't."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    client.request(
+        "GET", f"users/{mailbox}/calendarView", mailbox=mailbox,
+        params={
+            "startDateTime": now.isoformat(),
+            "endDateTime": (now + dt.timedelta(hours=1)).isoformat(),
+            "$select": "id", "$top": "1",
+        },
+    )
+    user = client.get(f"users/{mailbox}", {"$select": "id,displayName,mail"})
+    return Room(
+        id=user.get("id", ""), email_address=mailbox,
+        display_name=user.get("displayName") or mailbox.split("@")[0],
+    )
+
+
+def access_room_link_by_id(organisation: Organisation, link_id: object) -> RoomLink:
+    return get_or_404(RoomLink.objects.filter(organisation=organisation), link_id)
+
+
+def do_unlink_room(link: RoomLink) -> None:
+    """Stops syncing a room; the space and its bookings stay."""
+    link.delete()
