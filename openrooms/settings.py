@@ -15,7 +15,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(os.environ.get("OPENROOMS_DATA_DIR", BASE_DIR.parent / "var")).resolve()
+DATA_DIR = Path(os.environ.get("OPENROOMS_DATA_DIR", "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 (DATA_DIR / "static").mkdir(exist_ok=True)
 
