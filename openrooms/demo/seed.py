@@ -17,7 +17,7 @@ from openrooms.spaces.services import do_create_floor, do_create_office, do_crea
 SLUG = "demo"
 ADMIN_EMAIL = "admin@demo.openrooms.test"
 MEMBER_EMAIL = "member@demo.openrooms.test"
-PASSWORD = "openrooms-demo"
+PASSWORD = "openrooms-demo"  # noqa: S105 - the demo prints it; it guards nothing real
 ROOMS = [("Boardroom", 12, ["screen", "video"]), ("Focus", 2, []), ("Studio", 6, ["screen"]),
          ("Garden", 8, ["video", "whiteboard"])]
 DESKS = 10
