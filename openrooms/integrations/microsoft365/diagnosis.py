@@ -183,14 +183,7 @@ def check_calendars(client: GraphClient, also_write: bool) -> StepResult:
     mailbox = rooms[0].email_address
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
-        client.request(
-            "GET", f"users/{mailbox}/calendarView", mailbox=mailbox,
-            params={
-                "startDateTime": now.isoformat(),
-                "endDateTime": (now + dt.timedelta(days=1)).isoformat(),
-                "$select": "id", "$top": "1",
-            },
-        )
+        client.peek_calendar(mailbox, now, now + dt.timedelta(days=1))
         if also_write:
             write_and_delete_probe(client, mailbox, now)
     except TokenFailure as failure:

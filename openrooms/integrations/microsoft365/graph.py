@@ -9,6 +9,7 @@ whether trying again can help (`permanent`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import ssl
@@ -349,6 +350,16 @@ class GraphClient:
     def rooms_in_list(self, room_list_email: str) -> list[Room]:
         path = f"places/{room_list_email}/microsoft.graph.roomlist/rooms"
         return [Room.model_validate(item) for item in self.paginate(path)]
+
+    def peek_calendar(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> None:
+        """Reads one item of a mailbox's calendar: proves the app may open it (or raises)."""
+        self.request(
+            "GET", f"users/{mailbox}/calendarView", mailbox=mailbox,
+            params={
+                "startDateTime": start.isoformat(), "endDateTime": end.isoformat(),
+                "$select": "id", "$top": "1",
+            },
+        )
 
     def first_user(self) -> User | None:
         page = self.get("users", {"$top": "1", "$select": "id,displayName,userPrincipalName"})

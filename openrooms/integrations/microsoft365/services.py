@@ -179,14 +179,7 @@ def unique_space_name(space: Space, wanted: str) -> str:
 def find_room_by_mailbox(client: GraphClient, mailbox: str) -> Room:
     """A room not (yet) in Places, checked by opening its calendar; GraphFailure if it can't."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    client.request(
-        "GET", f"users/{mailbox}/calendarView", mailbox=mailbox,
-        params={
-            "startDateTime": now.isoformat(),
-            "endDateTime": (now + dt.timedelta(hours=1)).isoformat(),
-            "$select": "id", "$top": "1",
-        },
-    )
+    client.peek_calendar(mailbox, now, now + dt.timedelta(hours=1))
     user = client.get(f"users/{mailbox}", {"$select": "id,displayName,mail"})
     return Room(
         id=user.get("id", ""), email_address=mailbox,
