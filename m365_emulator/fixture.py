@@ -157,7 +157,8 @@ def parse_fixture(data: dict[str, Any], *, today: date | None = None) -> Tenant:
     lists = data.get("room_lists", [])
     generated = data.get("generate_rooms", 0)
     if generated:
-        rooms += _generated_rooms(generated, domains[0], lists[0]["emailAddress"] if lists else None)
+        first_list = lists[0]["emailAddress"] if lists else None
+        rooms += _generated_rooms(generated, domains[0], first_list)
     for r in rooms:
         room_id = r.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, r["emailAddress"]))
         mailboxes.append(

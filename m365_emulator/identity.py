@@ -12,11 +12,12 @@ import hashlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -90,13 +91,14 @@ def _b64url_uint(value: int) -> str:
 
 
 class Identity:
-    def __init__(self, tenant: Tenant, state_dir: Path, *, clock=time.time) -> None:
+    def __init__(self, tenant: Tenant, state_dir: Path, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.tenant = tenant
         self.clock = clock
         self._key = _load_signing_key(state_dir)
         public = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self._kid = base64.urlsafe_b64encode(hashlib.sha1(public).digest()).rstrip(b"=").decode()
+        self._kid = base64.urlsafe_b64encode(hashlib.sha256(public).digest()).rstrip(b"=").decode()
 
     # -- tenant resolution -------------------------------------------------------------------
     def check_tenant(self, segment: str, *, for_token: bool) -> None:
@@ -163,6 +165,13 @@ class Identity:
         """POST /{tenant}/oauth2/v2.0/token, client credentials with a client secret."""
         self.check_tenant(segment, for_token=True)
         form = {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):
+            # client_secret_basic (RFC 6749 2.3.1): msal posts the secret, other clients don't.
+            decoded = base64.b64decode(basic[6:].strip() + "==").decode(errors="replace")
+            user, _, password = decoded.partition(":")
+            form.setdefault("client_id", unquote_plus(user))
+            form.setdefault("client_secret", unquote_plus(password))
         if form.get("grant_type") != "client_credentials":
             raise AadError(400, "unsupported_grant_type", 70003,
                            "The app requested an unsupported grant type "

@@ -9,10 +9,11 @@ Recurrence follows Graph's patternedRecurrence (recurrencePattern + recurrenceRa
 types): occurrences keep the series' wall-clock time in the series' own zone, so a weekly 09:00
 Europe/London meeting stays at 09:00 local across a DST change while its UTC time moves.
 Documented: range.startDate is the first day the pattern applies, endDate is inclusive,
-numbered counts occurrences, relative patterns use index first..last of the matching weekdays.
-Assumed (Outlook's behaviour, not in Graph's docs): an absolute day past the month's end (31 in
-April) falls on the month's last day; a wall-clock time that does not exist on a spring-forward
-day is read with the offset before the change.
+numbered counts occurrences, relative patterns use index first..last of the matching weekdays,
+and an absolute day past the month's end (31 in April) falls on the month's last day (EWS
+DayOfMonth element). Assumed: a wall-clock time that does not exist on a spring-forward day is
+read with the offset before the change; range.recurrenceTimeZone is not used (the event's zone
+is, which the docs say is the default).
 """
 
 from __future__ import annotations
@@ -237,9 +238,7 @@ def _candidate_dates(pattern: dict, first: date) -> Iterator[date]:
             if ptype == "absoluteYearly":
                 day = _absolute_day(year, pattern["month"], pattern["dayOfMonth"])
             else:
-                day = _relative_day(
-                    year, pattern["month"], pattern["daysOfWeek"], pattern["index"]
-                )
+                day = _relative_day(year, pattern["month"], pattern["daysOfWeek"], pattern["index"])
             if day >= first:
                 yield day
             year += interval
@@ -248,11 +247,16 @@ def _candidate_dates(pattern: dict, first: date) -> Iterator[date]:
 
 
 def occurrence_starts(
-    recurrence: dict, start_time: time, zone: tzinfo, until: datetime
-) -> Iterator[datetime]:
-    """UTC start of each occurrence, ascending, stopping at the first one at or after ``until``.
+    recurrence: dict,
+    start_time: time,
+    zone: tzinfo,
+    until: datetime,
+    skip_before: date | None = None,
+) -> Iterator[tuple[datetime, datetime]]:
+    """(local wall-clock start, UTC start) of each occurrence, ascending, until ``until`` (UTC).
 
-    ``start_time`` is the series' wall-clock start time in ``zone``.
+    ``start_time`` is the series' wall-clock start time in ``zone``; occurrences on local dates
+    before ``skip_before`` are counted (for numbered ranges) but not yielded.
     """
     pattern, rng = recurrence["pattern"], recurrence["range"]
     first = date.fromisoformat(rng["startDate"])
@@ -261,7 +265,10 @@ def occurrence_starts(
     for count, day in enumerate(_candidate_dates(pattern, first)):
         if count >= limit or day > last:
             return
-        start = to_utc(datetime.combine(day, start_time), zone)
+        if skip_before is not None and day < skip_before:
+            continue
+        local = datetime.combine(day, start_time)
+        start = to_utc(local, zone)
         if start >= until:
             return
-        yield start
+        yield local, start
