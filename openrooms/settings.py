@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "openrooms.accounts",
     "openrooms.spaces",
     "openrooms.bookings",
@@ -152,6 +154,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
@@ -188,6 +191,27 @@ MICROSOFT_GRAPH_URL = os.environ.get("MICROSOFT_GRAPH_URL", "https://graph.micro
 # A CA bundle to trust for both (the emulator's); unset means the system's trust store.
 MICROSOFT_CA_FILE = os.environ.get("MICROSOFT_CA_FILE") or None
 MICROSOFT_TIMEOUT_SECONDS = float(os.environ.get("MICROSOFT_TIMEOUT_SECONDS", "20"))
+
+# Background work (Django's Tasks API, django-tasks backport): tasks are rows in the database,
+# run by `openrooms worker` (django-tasks-db's db_worker plus the scheduler); many workers may
+# run at once on PostgreSQL.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# How often the scheduler enqueues periodic work (due outbox retries).
+SCHEDULER_INTERVAL_SECONDS = float(os.environ.get("SCHEDULER_INTERVAL_SECONDS", "5"))
+# Outbound sync: a failed delivery is tried again after this delay, doubled each attempt up to
+# the maximum (Retry-After, when Graph gives one, is honoured if longer).
+MICROSOFT_OUTBOX_RETRY_SECONDS = float(os.environ.get("MICROSOFT_OUTBOX_RETRY_SECONDS", "10"))
+MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = float(
+    os.environ.get("MICROSOFT_OUTBOX_MAX_RETRY_SECONDS", "3600")
+)
+# Deliveries in flight per mailbox across every worker process (each makes its requests one
+# after another); Outlook allows 4 concurrent requests per app and mailbox, the rest are left
+# to the inbound sync.
+MICROSOFT_OUTBOX_MAILBOX_SLOTS = int(os.environ.get("MICROSOFT_OUTBOX_MAILBOX_SLOTS", "2"))
+# A claim by a worker that died is taken over after this long.
+MICROSOFT_OUTBOX_LEASE_SECONDS = float(os.environ.get("MICROSOFT_OUTBOX_LEASE_SECONDS", "600"))
+# The longest a single Graph call waits on Retry-After before trying again.
+MICROSOFT_MAX_WAIT_SECONDS = float(os.environ.get("MICROSOFT_MAX_WAIT_SECONDS", "60"))
 
 # Plan images: size and pixel caps (a decompression bomb is refused before decoding).
 PLAN_IMAGE_MAX_BYTES = int(os.environ.get("PLAN_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))

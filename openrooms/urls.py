@@ -3,11 +3,13 @@ from django.conf.urls.static import static
 from django.urls import include, path
 
 from openrooms.api.router import api
+from openrooms.spaces.plan_urls import member_urlpatterns
 
 urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("openrooms.accounts.urls")),
     path("settings/", include("openrooms.spaces.urls")),
+    path("plan/", include(member_urlpatterns)),
     path("", include("openrooms.bookings.urls")),
 ]
 if settings.DEBUG or settings.INSECURE_HTTP:

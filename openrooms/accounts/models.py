@@ -97,6 +97,9 @@ class ApiToken(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"{self.hint}… ({self.name or 'API token'})"
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None

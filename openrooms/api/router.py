@@ -91,7 +91,9 @@ def on_booking_conflict(request: HttpRequest, exc: BookingConflict) -> HttpRespo
         409,
         "conflict",
         exc.message,
-        conflict={"booking": clash.pk, "start": clash.start.isoformat(), "end": clash.end.isoformat()},
+        conflict={
+            "booking": clash.pk, "start": clash.start.isoformat(), "end": clash.end.isoformat()
+        },
     )
 
 

@@ -2,22 +2,24 @@
 
 Views, the API and background tasks call `do_book`, `do_move_booking` and
 `do_cancel_booking`; each is one transaction and raises a `BookingError` the caller turns
-into its own answer (a form error, a 409, a sync conflict record).
+into its own answer (a form error, a 409, a sync conflict record). Each sends
+`signals.booking_changed` inside its transaction (the Microsoft 365 outbox records it there).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import CharField, Func, Q, QuerySet
 from django.utils import timezone
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.bookings.models import Booking
+from openrooms.bookings.signals import booking_changed
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.services import get_or_404
 
@@ -150,7 +152,9 @@ def do_book(
             title=title.strip(),
             source=Booking.Source.APP,
         )
-        return insert_without_overlap(booking)
+        insert_without_overlap(booking)
+        booking_changed.send(sender=Booking, booking=booking, change="created")
+        return booking
 
 
 def check_can_change(booking: Booking, acting: Account) -> None:
@@ -176,7 +180,9 @@ def do_move_booking(
         booking.start, booking.end = start, end
         if title is not None:
             booking.title = title.strip()
-        return insert_without_overlap(booking)
+        insert_without_overlap(booking)
+        booking_changed.send(sender=Booking, booking=booking, change="moved")
+        return booking
 
 
 def do_cancel_booking(booking: Booking, *, acting: Account) -> Booking:
@@ -186,23 +192,65 @@ def do_cancel_booking(booking: Booking, *, acting: Account) -> Booking:
             booking.status = Booking.Status.CANCELLED
             booking.cancelled_at = timezone.now()
             booking.save(update_fields=["status", "cancelled_at", "updated_at"])
+            booking_changed.send(sender=Booking, booking=booking, change="cancelled")
     return booking
 
 
-@dataclass(frozen=True)
-class BusyInterval:
+class BusyInterval(NamedTuple):
+    """A confirmed booking as availability shows it. Times are ISO 8601 UTC text formatted by
+    the database: loading thousands of datetimes costs more than the rest of the answer."""
+
     booking_id: int
-    start: dt.datetime
-    end: dt.datetime
+    start_utc: str
+    end_utc: str
     title: str
     booker_id: int | None
     organizer: str
 
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.start_utc)
 
-@dataclass(frozen=True)
-class SpaceAvailability:
-    space: Space
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.end_utc)
+
+
+class SpaceSummary(NamedTuple):
+    """The fields of a Space that availability needs, without building 2,000 model objects."""
+
+    pk: int
+    kind: str
+    name: str
+    capacity: int
+    floor_id: int | None
+    amenities: list[str]
+    plan_x: float | None
+    plan_y: float | None
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+class SpaceAvailability(NamedTuple):
+    space: SpaceSummary
     busy: list[BusyInterval]
+
+
+class IsoUtc(Func):
+    """A timestamp as ISO 8601 text in UTC (to the second), formatted by the database."""
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        # %%%% survives both the template's and the parameters' %-formatting as one %.
+        template = "strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%SZ', %(expressions)s)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 def day_bounds(office: Office, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -219,15 +267,28 @@ def availability(
     *,
     kind: str | None = None,
     floor: Floor | None = None,
+    space: Space | None = None,
     show_subjects: bool = True,
+    with_people: bool = True,
 ) -> list[SpaceAvailability]:
-    """Every bookable space of the office with its busy intervals on `day`, in two queries."""
-    matching = {"office": office, "bookable": True}
+    """Every bookable space of the office (or one space) with its busy intervals on `day`.
+
+    Two queries, whatever the number of spaces and bookings. Without `with_people` the
+    intervals name no organizer, which spares a join over every booking of the day.
+    """
+    matching: dict[str, object] = {"office": office, "bookable": True}
     if kind:
         matching["kind"] = kind
     if floor is not None:
         matching["floor"] = floor
-    spaces = list(Space.objects.filter(**matching).order_by("kind", "name"))
+    if space is not None:
+        matching["pk"] = space.pk
+    spaces = [
+        SpaceSummary(*row)
+        for row in Space.objects.filter(**matching)
+        .order_by("kind", "name")
+        .values_list("pk", "kind", "name", "capacity", "floor_id", "amenities", "plan_x", "plan_y")
+    ]
     start, end = day_bounds(office, day)
     rows = (
         Booking.objects.filter(
@@ -236,17 +297,58 @@ def availability(
             end__gt=start,
             **{f"space__{field}": value for field, value in matching.items()},
         )
-        .values_list(
-            "pk", "space_id", "start", "end", "title", "booker_id", "organizer_name",
-            "is_private", "booker__name", "booker__email",
-        )
+        .annotate(start_utc=IsoUtc("start"), end_utc=IsoUtc("end"))
         .order_by("start")
     )
+    people = ("booker__name", "booker__email") if with_people else ()
+    fields = ("start_utc", "end_utc", "title", "booker_id", "organizer_name", "is_private")
     busy: dict[int, list[BusyInterval]] = {}
-    for pk, space_id, b_start, b_end, title, booker_id, organizer, private, name, email in rows:
+    for pk, space_id, b_start, b_end, title, booker_id, organizer, private, *person in (
+        rows.values_list("pk", "space_id", *fields, *people)
+    ):
         shown_title = title if show_subjects and not private else ""
+        name, email = person or ("", "")
         who = name or (email or "").split("@")[0] or organizer
         busy.setdefault(space_id, []).append(
             BusyInterval(pk, b_start, b_end, shown_title, booker_id, who)
         )
-    return [SpaceAvailability(space, busy.get(space.pk, [])) for space in spaces]
+    return [SpaceAvailability(summary, busy.get(summary.pk, [])) for summary in spaces]
+
+
+# Reads for the web UI's day view and "My bookings" (added for the web UI).
+
+
+def availability_of_space(
+    space: Space, day: dt.date, *, show_subjects: bool = True
+) -> SpaceAvailability:
+    """One space's busy intervals on `day`; the day view refreshes a row with it after a booking."""
+    [row] = availability(space.office, day, space=space, show_subjects=show_subjects) or [
+        SpaceAvailability(
+            SpaceSummary(space.pk, space.kind, space.name, space.capacity, space.floor_id,
+                         space.amenities, space.plan_x, space.plan_y),
+            [],
+        )
+    ]
+    return row
+
+
+def upcoming_bookings_of(account: Account, *, now: dt.datetime | None = None) -> QuerySet[Booking]:
+    """The account's confirmed bookings that have not ended yet, soonest first."""
+    return (
+        bookings_of(account.organisation)
+        .filter(booker=account, status=Booking.Status.CONFIRMED, end__gt=now or timezone.now())
+        .select_related("space__office")
+        .order_by("start")
+    )
+
+
+def past_bookings_of(account: Account, *, now: dt.datetime | None = None) -> QuerySet[Booking]:
+    """The account's bookings that have ended or were cancelled, latest first."""
+    now = now or timezone.now()
+    return (
+        bookings_of(account.organisation)
+        .filter(booker=account)
+        .filter(Q(end__lte=now) | Q(status=Booking.Status.CANCELLED))
+        .select_related("space__office")
+        .order_by("-start")
+    )

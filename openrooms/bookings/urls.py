@@ -1,4 +1,11 @@
-from django.http import HttpResponse
 from django.urls import path
 
-urlpatterns = [path("", lambda request: HttpResponse("openrooms"), name="home")]
+from openrooms.bookings import views
+
+urlpatterns = [
+    path("", views.day_view, name="home"),
+    path("bookings/", views.my_bookings, name="my_bookings"),
+    path("bookings/book/<int:space_id>/", views.book, name="book"),
+    path("bookings/row/<int:space_id>/", views.space_row, name="space_row"),
+    path("bookings/<int:booking_id>/cancel/", views.cancel, name="cancel_booking"),
+]

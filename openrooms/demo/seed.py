@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import zoneinfo
+from pathlib import Path
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account, do_create_organisation
 from openrooms.bookings.services import BookingError, do_book
-from openrooms.spaces.models import Space
-from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
+from openrooms.demo.drawings import draw_plan
+from openrooms.spaces.models import Floor, Space
+from openrooms.spaces.services import (
+    do_create_floor,
+    do_create_office,
+    do_create_space,
+    do_place_space,
+    do_replace_plan_image,
+)
 
 SLUG = "demo"
 ADMIN_EMAIL = "admin@demo.openrooms.test"
@@ -51,8 +61,27 @@ def seed_demo() -> tuple[Organisation, Account]:
         do_create_space(office, kind=Space.Kind.DESK, name=f"Desk {n:02d}", floor=floor)
         for n in range(1, DESKS + 1)
     ]
+    draw_and_place(floor, rooms, desks)
     book_a_realistic_day(rooms, desks, [admin, member], office.timezone)
     return organisation, admin
+
+
+def draw_and_place(floor: Floor, rooms: list[Space], desks: list[Space]) -> None:
+    """Gives the floor a drawn plan with the desks and two rooms on it; a room box stays free
+    for a room imported from Microsoft 365."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = draw_plan(Path(folder) / "plan.png", 1400, 800)
+        do_replace_plan_image(
+            floor, SimpleUploadedFile("ground-floor.png", path.read_bytes(), "image/png")
+        )
+    for room, (x, y) in zip(rooms[:2], [(0.16, 0.2), (0.41, 0.2)], strict=False):
+        do_place_space(room, floor, x, y)
+    seats = [
+        (0.14 + cluster * 0.28 + seat * 0.09, 0.565 + row * 0.20)
+        for row in range(2) for cluster in range(3) for seat in range(2)
+    ]
+    for desk, (x, y) in zip(desks, seats, strict=False):
+        do_place_space(desk, floor, x, y)
 
 
 def book_a_realistic_day(

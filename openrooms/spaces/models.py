@@ -7,6 +7,12 @@ from django.db import models
 from openrooms.accounts.models import Organisation, validate_timezone
 
 
+def plan_image_path(floor: Floor, filename: str) -> str:
+    """Where a floor's plan image is stored; `filename` is built by spaces.plans, never the
+    uploader's, so its extension always matches the decoded format."""
+    return f"plans/{floor.office.organisation_id}/{filename}"
+
+
 class Office(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="offices")
     name = models.CharField(max_length=200)
@@ -32,6 +38,10 @@ class Floor(models.Model):
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="floors")
     name = models.CharField(max_length=100)
     order = models.IntegerField(default=0, help_text="Floors are listed in this order.")
+    # Validated by spaces.plans (PNG, JPEG or WebP, size and pixel caps) before it is stored.
+    plan_image = models.FileField(upload_to=plan_image_path, blank=True, max_length=255)
+    plan_width = models.PositiveIntegerField(null=True, blank=True)
+    plan_height = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["office", "order", "name"]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 
 from openrooms.accounts.models import Organisation
 from openrooms.spaces.models import Floor, Office, Space
+from openrooms.spaces.plans import PlanImage, check_plan_image
 
 
 def offices_of(organisation: Organisation) -> QuerySet[Office]:
@@ -68,3 +72,42 @@ def do_create_space(office: Office, **fields: object) -> Space:
 
 def do_delete(instance: Office | Floor | Space) -> None:
     instance.delete()
+
+
+# Office plans: the plan image of a floor and the places of desks and rooms on it.
+
+
+def do_replace_plan_image(floor: Floor, upload: UploadedFile) -> PlanImage:
+    """Checks `upload` (PlanImageError if it may not be a plan) and makes it the floor's plan.
+
+    Positions are fractions of the image, so every icon stays where it was on the new image.
+    The file goes through the field's storage (object storage in some deployments); the old
+    file is deleted only once the new one is committed.
+    """
+    checked = check_plan_image(upload.file, size=upload.size)
+    old_name = floor.plan_image.name if floor.plan_image else ""
+    storage = floor.plan_image.storage
+    with transaction.atomic():
+        floor.plan_image.save(checked.storage_name(), File(upload.file), save=False)
+        new_name = floor.plan_image.name
+        floor.plan_width, floor.plan_height = checked.width, checked.height
+        try:
+            floor.save(update_fields=["plan_image", "plan_width", "plan_height"])
+        except Exception:
+            storage.delete(new_name)
+            raise
+        if old_name and old_name != new_name:
+            transaction.on_commit(lambda: storage.delete(old_name))
+    return checked
+
+
+def do_place_space(space: Space, floor: Floor, x: float, y: float) -> Space:
+    """Puts `space` at (x, y) on `floor`'s plan, as fractions of the image's width and height."""
+    if floor.office_id != space.office_id:
+        raise ValidationError({"floor": "That floor belongs to another office."})
+    return do_save(space, floor=floor, plan_x=float(x), plan_y=float(y))
+
+
+def do_remove_from_plan(space: Space) -> Space:
+    """Takes `space` off its plan; it stays on its floor and can be placed again."""
+    return do_save(space, plan_x=None, plan_y=None)

@@ -41,7 +41,7 @@ def test_operator_creates_an_organisation_an_account_and_an_api_token():
 def test_commands_explain_bad_input():
     with pytest.raises(CommandError, match="No organisation"):
         run("create_account", "--organisation", "nope", "--email", "a@b.test", "--password", "x")
-    with pytest.raises(CommandError, match="too short|too common"):
+    with pytest.raises(CommandError, match=r"too short|too common"):
         run("create_organisation", "--name", "A", "--slug", "a", "--admin-email", "a@a.test",
             "--admin-password", "pw")
     assert not Organisation.objects.filter(slug="a").exists()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django import forms
+
+
+class BookingForm(forms.Form):
+    """A slot typed in the office's time zone; `start_at` and `end_at` are the aware instants."""
+
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    start = forms.TimeField(
+        widget=forms.TimeInput(attrs={"type": "time", "step": 300}, format="%H:%M")
+    )
+    end = forms.TimeField(
+        widget=forms.TimeInput(attrs={"type": "time", "step": 300}, format="%H:%M")
+    )
+    title = forms.CharField(max_length=255, required=False)
+
+    def __init__(
+        self, *args: object, timezone_name: str, with_title: bool, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zoneinfo.ZoneInfo(timezone_name)
+        if not with_title:
+            del self.fields["title"]
+
+    @property
+    def start_at(self) -> dt.datetime:
+        return dt.datetime.combine(
+            self.cleaned_data["date"], self.cleaned_data["start"], tzinfo=self.zone
+        )
+
+    @property
+    def end_at(self) -> dt.datetime:
+        return dt.datetime.combine(
+            self.cleaned_data["date"], self.cleaned_data["end"], tzinfo=self.zone
+        )

@@ -1,0 +1,276 @@
+"""Member pages: the day view of an office, booking a slot, and "My bookings".
+
+Views parse the request, load objects through the organisation-scoped `access_*` helpers,
+call the `do_*` actions and render; the booking rules live in bookings.services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from openrooms.bookings.forms import BookingForm
+from openrooms.bookings.models import Booking
+from openrooms.bookings.services import (
+    BookingConflict,
+    BookingError,
+    access_booking_by_id,
+    availability,
+    availability_of_space,
+    do_book,
+    do_cancel_booking,
+    past_bookings_of,
+    upcoming_bookings_of,
+)
+from openrooms.bookings.timeline import CELL, Row, hours, timeline_row
+from openrooms.spaces.models import Office, Space
+from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
+
+KIND_FILTERS = {"desk": Space.Kind.DESK, "room": Space.Kind.ROOM}
+OFFICE_IN_SESSION = "day_view_office"
+PAST_BOOKINGS_SHOWN = 30
+SPACES_PER_PAGE = 100
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def today_in(office: Office) -> dt.date:
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(office.timezone)).date()
+
+
+def parse_day(value: str | None, office: Office) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return today_in(office)
+
+
+def chosen_office(request: HttpRequest) -> Office | None:
+    """The office asked for, else the one chosen last time (kept in the session), else the
+    first; an office id of another organisation is a 404."""
+    organisation = request.user.organisation
+    if request.GET.get("office"):
+        office = access_office_by_id(organisation, request.GET["office"])
+    else:
+        offices = organisation.offices.all()
+        office = offices.filter(pk=request.session.get(OFFICE_IN_SESSION)).first()
+        office = office or offices.first()
+    if office is not None:
+        request.session[OFFICE_IN_SESSION] = office.pk
+    return office
+
+
+def row_for(request: HttpRequest, space: Space, day: dt.date) -> Row:
+    organisation = request.user.organisation
+    spaces = availability_of_space(space, day, show_subjects=organisation.show_meeting_subjects)
+    return timeline_row(space.office, day, spaces, viewer_id=request.user.pk, now=timezone.now())
+
+
+def day_url(office: Office, day: dt.date, **params: str) -> str:
+    query = {"office": office.pk, "date": day.isoformat(), **params}
+    return f"{reverse('home')}?{urlencode({k: v for k, v in query.items() if v})}"
+
+
+@login_required
+def day_view(request: HttpRequest) -> HttpResponse:
+    organisation = request.user.organisation
+    office = chosen_office(request)
+    if office is None:
+        return render(request, "bookings/no_office.html", {"nav": "book"})
+    day = parse_day(request.GET.get("date"), office)
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in KIND_FILTERS else ""
+    floors = list(office.floors.all())
+    floor = None
+    if request.GET.get("floor"):
+        floor = access_floor_by_id(organisation, request.GET["floor"])
+        floor = floor if floor.office_id == office.pk else None
+    now = timezone.now()
+    spaces = availability(
+        office,
+        day,
+        kind=KIND_FILTERS.get(kind),
+        floor=floor,
+        show_subjects=organisation.show_meeting_subjects,
+    )
+    # Rooms first, then desks; a page at a time, so an office of thousands of desks stays a
+    # page a browser can draw (the two queries behind `availability` do not grow either way).
+    spaces.sort(key=lambda item: item.space.kind != Space.Kind.ROOM)
+    page = Paginator(spaces, SPACES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        timeline_row(office, day, item, viewer_id=request.user.pk, now=now) for item in page
+    ]
+    filters = {"kind": kind, "floor": str(floor.pk) if floor else ""}
+    return render(
+        request,
+        "bookings/day.html",
+        {
+            "nav": "book",
+            "office": office,
+            "offices": organisation.offices.all(),
+            "floors": floors,
+            "floor": floor,
+            "day": day,
+            "is_today": day == today_in(office),
+            "kind": kind,
+            "rooms": [row for row in rows if row.space.kind == Space.Kind.ROOM],
+            "desks": [row for row in rows if row.space.kind == Space.Kind.DESK],
+            "hours": hours(),
+            "previous_url": day_url(office, day - dt.timedelta(days=1), **filters),
+            "next_url": day_url(office, day + dt.timedelta(days=1), **filters),
+            "page": page,
+            "previous_page_url": day_url(office, day, **filters, page=str(page.number - 1)),
+            "next_page_url": day_url(office, day, **filters, page=str(page.number + 1)),
+            "today_url": day_url(office, today_in(office), **filters),
+        },
+    )
+
+
+def suggested_times(space: Space, day: dt.date, start_text: str | None) -> tuple[dt.time, dt.time]:
+    """The slot a new booking form starts with: the clicked cell, else the next quarter hour
+    today or 09:00 another day; an hour for a room, until 17:00 for a desk."""
+    zone = zoneinfo.ZoneInfo(space.office.timezone)
+    try:
+        start = dt.time.fromisoformat(start_text or "")
+    except ValueError:
+        now = timezone.now().astimezone(zone)
+        if day == now.date():
+            quarter = (now + CELL).replace(minute=(now.minute // 15) * 15, second=0, microsecond=0)
+            start = quarter.time() if quarter.date() == day else dt.time(23, 45)
+        else:
+            start = dt.time(9)
+    start_at = dt.datetime.combine(day, start)
+    end_at = start_at + dt.timedelta(hours=1)
+    if space.kind == Space.Kind.DESK and start < dt.time(16):
+        end_at = dt.datetime.combine(day, dt.time(17))
+    end = end_at.time() if end_at.date() == day else dt.time(23, 59)
+    return start.replace(second=0, microsecond=0), end
+
+
+def row_response(
+    request: HttpRequest,
+    row: Row,
+    day: dt.date,
+    *,
+    form: BookingForm | None = None,
+    booked: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "bookings/_space_row.html",
+        {"row": row, "day": day, "hours": hours(), "form": form, "booked": booked},
+        status=status,
+    )
+
+
+@login_required
+def book(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The booking form of one space: inline in its day-view row with htmx, a page without."""
+    space = access_space_by_id(request.user.organisation, space_id)
+    office = space.office
+    day = parse_day(request.POST.get("date") or request.GET.get("date"), office)
+    form_options = {"timezone_name": office.timezone, "with_title": space.kind == Space.Kind.ROOM}
+    booked = None
+    if request.method == "POST":
+        form = BookingForm(request.POST, **form_options)
+        if form.is_valid():
+            try:
+                booked = do_book(
+                    space,
+                    booker=request.user,
+                    start=form.start_at,
+                    end=form.end_at,
+                    title=form.cleaned_data.get("title", ""),
+                )
+            except BookingConflict as conflict:
+                form.add_error(None, conflict.message)
+            except BookingError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+    else:
+        start, end = suggested_times(space, day, request.GET.get("start"))
+        form = BookingForm(initial={"date": day, "start": start, "end": end}, **form_options)
+
+    if booked is not None:
+        if is_htmx(request):
+            row = row_for(request, space, day)
+            return row_response(request, row, day, booked=booked_message(booked))
+        messages.success(request, booked_message(booked))
+        return redirect(day_url(office, form.cleaned_data["date"]))
+    status = 422 if form.is_bound else 200
+    if is_htmx(request):
+        return row_response(request, row_for(request, space, day), day, form=form, status=status)
+    return render(
+        request,
+        "bookings/book.html",
+        {
+            "nav": "book",
+            "space": space,
+            "office": office,
+            "day": day,
+            "form": form,
+            "back_url": day_url(office, day),
+        },
+        status=status,
+    )
+
+
+def booked_message(booking: Booking) -> str:
+    zone = zoneinfo.ZoneInfo(booking.space.office.timezone)
+    start, end = booking.start.astimezone(zone), booking.end.astimezone(zone)
+    when = f"{start:%a} {start.day} {start:%b} from {start:%H:%M} to {end:%H:%M}"
+    return f"{booking.space.name} is booked for you on {when}."
+
+
+@login_required
+def space_row(request: HttpRequest, space_id: int) -> HttpResponse:
+    """One row of the day view, e.g. when the inline booking form is closed."""
+    space = access_space_by_id(request.user.organisation, space_id)
+    day = parse_day(request.GET.get("date"), space.office)
+    if not is_htmx(request):
+        return redirect(day_url(space.office, day))
+    return row_response(request, row_for(request, space, day), day)
+
+
+@login_required
+def my_bookings(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    return render(
+        request,
+        "bookings/mine.html",
+        {
+            "nav": "mine",
+            "upcoming": upcoming_bookings_of(request.user, now=now),
+            "past": past_bookings_of(request.user, now=now)[:PAST_BOOKINGS_SHOWN],
+            "now": now,
+        },
+    )
+
+
+@login_required
+def cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """GET asks for confirmation; POST cancels (only the booker or an admin: 403 otherwise)."""
+    booking = access_booking_by_id(request.user.organisation, booking_id)
+    if request.method != "POST":
+        return render(request, "bookings/cancel.html", {"booking": booking, "nav": "mine"})
+    do_cancel_booking(booking, acting=request.user)
+    if is_htmx(request) and request.POST.get("day"):
+        day = parse_day(request.POST["day"], booking.space.office)
+        return row_response(request, row_for(request, booking.space, day), day)
+    if is_htmx(request):
+        return render(
+            request, "bookings/_booking_item.html", {"booking": booking, "now": timezone.now()}
+        )
+    messages.success(request, f"Your booking of {booking.space.name} is cancelled.")
+    return redirect("my_bookings")

@@ -1,0 +1,17 @@
+"""Form helpers shared by the web UI of every app."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Puts a service's ValidationError on the form: under its field when the form has that
+    field, at the top of the form otherwise, so no message is ever lost."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        on_form = field in form.fields and field != NON_FIELD_ERRORS
+        form.add_error(field if on_form else None, errors)

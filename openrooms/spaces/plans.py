@@ -1,0 +1,110 @@
+"""Plan images: what an uploaded file really is, and whether it may become a floor's plan.
+
+A file is judged by decoding it with Pillow, never by its name or the browser's content type:
+a PNG renamed .svg is a PNG, an SVG renamed .png is refused (SVG can carry script, and it would
+be served from our own origin). The pixel cap is checked on the header, before the image is
+decoded, so a small file that inflates to gigabytes (a decompression bomb) is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from PIL import Image, UnidentifiedImageError
+
+# Pillow format name -> the extension and content type a stored plan gets.
+FORMATS = {
+    "PNG": ("png", "image/png"),
+    "JPEG": ("jpg", "image/jpeg"),
+    "WEBP": ("webp", "image/webp"),
+}
+CONTENT_TYPES = {extension: content_type for extension, content_type in FORMATS.values()}
+
+
+class PlanImageError(ValueError):
+    """An upload that cannot be a plan image; the message is shown to the administrator."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PlanImage:
+    format: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format][0]
+
+    def storage_name(self) -> str:
+        """A fresh name for each upload, so browsers and CDNs never show a stale plan."""
+        return f"{uuid.uuid4().hex}.{self.extension}"
+
+
+def looks_like_svg(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in text
+
+
+def check_plan_image(file: IO[bytes], *, size: int | None = None) -> PlanImage:
+    """Decodes `file` and returns its format and pixel size; PlanImageError if it may not be a
+    plan. `size` is the upload's byte size when known (Django's UploadedFile.size)."""
+    max_bytes = settings.PLAN_IMAGE_MAX_BYTES
+    max_pixels = settings.PLAN_IMAGE_MAX_PIXELS
+    if size is None:
+        file.seek(0, 2)
+        size = file.tell()
+    if size == 0:
+        raise PlanImageError("The file is empty.")
+    if size > max_bytes:
+        raise PlanImageError(
+            f"The image is {filesizeformat(size)}; a plan image can be at most "
+            f"{filesizeformat(max_bytes)}."
+        )
+    file.seek(0)
+    if looks_like_svg(file.read(512)):
+        raise PlanImageError(
+            "SVG images are not accepted because they can carry script. "
+            "Export the plan as PNG, JPEG or WebP."
+        )
+    file.seek(0)
+    try:
+        # `formats` limits the decoders Pillow tries: nothing but these three is parsed.
+        with Image.open(file, formats=list(FORMATS)) as image:
+            # Image.open reads only the header: the size is known, nothing is decoded yet.
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PlanImageError(too_many_pixels(width, height, max_pixels))
+            image_format = image.format or ""
+            image.load()  # decodes every pixel: a truncated or corrupt file fails here
+    except PlanImageError:
+        raise
+    except Image.DecompressionBombError:
+        # Pillow's own guard (above twice Image.MAX_IMAGE_PIXELS), raised inside Image.open
+        # when PLAN_IMAGE_MAX_PIXELS is set higher than Pillow allows.
+        raise PlanImageError("The image has far too many pixels to be a plan image.") from None
+    except UnidentifiedImageError:
+        raise PlanImageError(
+            "This file is not a PNG, JPEG or WebP image. Export the plan in one of those."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise PlanImageError(f"The image could not be read ({error}).") from None
+    if image_format not in FORMATS:
+        raise PlanImageError("This file is not a PNG, JPEG or WebP image.")
+    file.seek(0)
+    return PlanImage(image_format, width, height)
+
+
+def too_many_pixels(width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"The image is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels); "
+        f"a plan image can have at most {max_pixels / 1e6:.0f} megapixels. "
+        "Scale it down and upload it again."
+    )

@@ -1,0 +1,139 @@
+"""Plan images are judged by decoding them, never by their names."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageFile
+
+from openrooms.spaces.plans import PlanImageError, check_plan_image
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (120, 80), *, noise: bool = False) -> bytes:
+    image = Image.new("RGB", size, "white")
+    if noise:
+        image = Image.effect_noise(size, 80).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def png(size: tuple[int, int] = (120, 80)) -> bytes:
+    return image_bytes("PNG", size)
+
+
+SVG = (
+    b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b"<script>alert(document.cookie)</script><rect width='10' height='10'/></svg>"
+)
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose header claims width x height pixels, with a few bytes of data: it would
+    inflate to gigabytes if anything tried to decode it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def upload(name: str, content: bytes, content_type: str = "image/png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def check(name: str, content: bytes) -> object:
+    file = upload(name, content)
+    return check_plan_image(file.file, size=file.size)
+
+
+def test_it_accepts_a_png_and_reads_its_size() -> None:
+    checked = check("plan.png", png((300, 200)))
+    assert (checked.format, checked.width, checked.height) == ("PNG", 300, 200)
+    assert checked.extension == "png"
+
+
+def test_it_accepts_a_png_renamed_svg_as_a_png() -> None:
+    checked = check("plan.svg", png())
+    assert checked.format == "PNG"
+    assert checked.storage_name().endswith(".png")
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("JPEG", "jpg"), ("WEBP", "webp")])
+def test_it_accepts_jpeg_and_webp(fmt: str, extension: str) -> None:
+    checked = check(f"plan.{extension}", image_bytes(fmt))
+    assert checked.format == fmt
+    assert checked.storage_name().endswith(f".{extension}")
+
+
+def test_it_refuses_an_svg_renamed_png() -> None:
+    with pytest.raises(PlanImageError, match="SVG"):
+        check("plan.png", SVG)
+
+
+def test_it_refuses_an_svg_without_an_xml_declaration() -> None:
+    with pytest.raises(PlanImageError, match="SVG"):
+        check("plan.png", b"\n  <svg xmlns='http://www.w3.org/2000/svg'></svg>")
+
+
+def test_it_refuses_other_image_formats() -> None:
+    with pytest.raises(PlanImageError, match="not a PNG, JPEG or WebP"):
+        check("plan.png", image_bytes("GIF"))
+
+
+def test_it_refuses_text_and_empty_files() -> None:
+    with pytest.raises(PlanImageError, match="not a PNG, JPEG or WebP"):
+        check("plan.png", b"just some text")
+    with pytest.raises(PlanImageError, match="empty"):
+        check("plan.png", b"")
+
+
+def test_it_refuses_a_decompression_bomb_before_decoding_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never_decode(image: object) -> None:
+        raise AssertionError("the bomb was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", never_decode)
+    # 64 megapixels: over our 40 MP cap, under the size Pillow itself refuses.
+    with pytest.raises(PlanImageError, match="8000 x 8000 pixels"):
+        check("plan.png", bomb_png(8000, 8000))
+
+
+def test_pillows_own_bomb_guard_is_a_refusal_too(settings: object) -> None:
+    # With our cap lifted above Pillow's, its DecompressionBombError still stops the bomb.
+    settings.PLAN_IMAGE_MAX_PIXELS = 10**12
+    with pytest.raises(PlanImageError, match="far too many pixels"):
+        check("plan.png", bomb_png())
+
+
+def test_it_refuses_an_image_over_the_pixel_cap(settings: object) -> None:
+    settings.PLAN_IMAGE_MAX_PIXELS = 100 * 100
+    with pytest.raises(PlanImageError, match="101 x 100 pixels"):
+        check("plan.png", png((101, 100)))
+    assert check("plan.png", png((100, 100))).width == 100
+
+
+def test_it_refuses_an_oversize_file(settings: object) -> None:
+    settings.PLAN_IMAGE_MAX_BYTES = 2000
+    content = image_bytes("PNG", (200, 200), noise=True)
+    assert len(content) > 2000
+    with pytest.raises(PlanImageError, match=r"at most 2\.0"):
+        check("plan.png", content)
+
+
+def test_it_refuses_a_truncated_image() -> None:
+    content = image_bytes("PNG", (200, 200), noise=True)
+    with pytest.raises(PlanImageError, match="could not be read"):
+        check("plan.png", content[: len(content) // 2])

@@ -1,0 +1,96 @@
+"""Real headless Chromium (Debian's package) driven by Playwright, against pytest-django's
+live server. Playwright cannot download browsers here; `make system-deps` installs Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from openrooms.accounts.models import Account
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around
+# it are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A missing browser is a broken set-up, never a reason to skip what it would test.
+    if not shutil.which("chromium") and any("browser" in item.keywords for item in items):
+        raise pytest.UsageError("Chromium is not installed: run `make system-deps`.")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def served_over_plain_http(settings: object, tmp_path: Path) -> None:
+    # The live server speaks plain HTTP: cookies must not be Secure-only there.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def open_page(browser: object, live_server: object) -> Iterator[object]:
+    """open_page(account, path, **context options) -> a Playwright page signed in as account."""
+    contexts = []
+
+    def open_as(account: Account, path: str, **options: object) -> object:
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        options.setdefault("locale", "en-GB")
+        options.setdefault("timezone_id", "Europe/London")
+        context = browser.new_context(base_url=live_server.url, **options)
+        contexts.append(context)
+        client = Client()
+        client.force_login(account)
+        context.add_cookies(
+            [
+                {
+                    "name": django_settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        def on_console(message: object) -> None:
+            # The browser asks for /favicon.ico on its own; that 404 is not the page's fault.
+            if message.type == "error" and "favicon" not in message.location.get("url", ""):
+                errors.append(f"{message.text} ({message.location.get('url')})")
+
+        page.on("console", on_console)
+        page.js_errors = errors
+        page.goto(path)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
