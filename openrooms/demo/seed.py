@@ -87,22 +87,27 @@ def draw_and_place(floor: Floor, rooms: list[Space], desks: list[Space]) -> None
 def book_a_realistic_day(
     rooms: list[Space], desks: list[Space], people: list[Account], zone_name: str
 ) -> None:
+    """Bookings today (those still ahead) and tomorrow, so the first page shows a busy day."""
     zone = zoneinfo.ZoneInfo(zone_name)
-    tomorrow = timezone.now().astimezone(zone).date() + dt.timedelta(days=1)
+    today = timezone.now().astimezone(zone).date()
+    for day in (today, today + dt.timedelta(days=1)):
 
-    def at(hour: int, minute: int = 0) -> dt.datetime:
-        return dt.datetime.combine(tomorrow, dt.time(hour, minute), tzinfo=zone)
+        def at(hour: int, minute: int = 0, day: dt.date = day) -> dt.datetime:
+            return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
 
-    plans = [
-        (rooms[0], at(9), at(10), "Weekly planning"),
-        (rooms[0], at(14), at(15, 30), "Customer review"),
-        (rooms[1], at(11), at(11, 30), "1:1"),
-        (rooms[2], at(10), at(12), "Design workshop"),
-        (desks[0], at(8), at(18), ""),
-        (desks[3], at(9), at(17), ""),
-    ]
-    for index, (space, start, end, title) in enumerate(plans):
-        try:
-            do_book(space, booker=people[index % len(people)], start=start, end=end, title=title)
-        except BookingError:
-            continue  # e.g. a rule an operator tightened; the demo still starts
+        plans = [
+            (rooms[0], at(9), at(10), "Weekly planning"),
+            (rooms[0], at(14), at(15, 30), "Customer review"),
+            (rooms[1], at(11), at(11, 30), "1:1"),
+            (rooms[2], at(10), at(12), "Design workshop"),
+            (rooms[3], at(16), at(17), "Retrospective"),
+            (desks[0], at(8), at(18), ""),
+            (desks[3], at(9), at(17), ""),
+            (desks[5], at(13), at(18), ""),
+        ]
+        for index, (space, start, end, title) in enumerate(plans):
+            try:
+                do_book(space, booker=people[index % len(people)], start=start, end=end,
+                        title=title)
+            except BookingError:
+                continue  # already past today, or a rule an operator tightened
