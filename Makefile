@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/openrooms
@@ -8,6 +8,8 @@ PYTEST := $(BIN)/python -m pytest
 .PHONY: demo test test-sqlite test-postgres lint system-deps bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "openrooms needs Python 3.11 or newer: set PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
