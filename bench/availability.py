@@ -127,8 +127,10 @@ def main() -> None:
     for name, url in targets.items():
         if args.only and args.only != name:
             continue
-        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "ERROR", "ALLOWED_HOSTS": "testserver"}
-        subprocess.run(
+        env = {
+            **os.environ, "DATABASE_URL": url, "LOG_LEVEL": "ERROR", "ALLOWED_HOSTS": "testserver"
+        }
+        subprocess.run(  # noqa: S603 - this very script, in a child process per database
             [sys.executable, __file__, "--child", "--runs", str(args.runs)], env=env, check=True
         )
 
