@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 
 import pytest
@@ -13,6 +14,12 @@ from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
 
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A missing browser is a broken set-up, never a reason to skip what it would test.
+    if not shutil.which("chromium") and any("browser" in item.keywords for item in items):
+        raise pytest.UsageError("Chromium is not installed: run `make system-deps`.")
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class SecretUnreadable(Exception):
@@ -22,10 +23,12 @@ def box() -> MultiFernet:
     return MultiFernet([Fernet(key.strip()) for key in settings.ENCRYPTION_KEYS])
 
 
+@sensitive_variables("plain")
 def encrypt(plain: str) -> str:
     return box().encrypt(plain.encode()).decode()
 
 
+@sensitive_variables("token")
 def decrypt(token: str) -> str:
     try:
         return box().decrypt(token.encode()).decode()

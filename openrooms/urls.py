@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("openrooms.accounts.urls")),
     path("settings/", include("openrooms.spaces.urls")),
+    path("settings/", include("openrooms.integrations.microsoft365.urls")),
     path("plan/", include(member_urlpatterns)),
     path("", include("openrooms.bookings.urls")),
 ]

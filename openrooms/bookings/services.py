@@ -115,9 +115,12 @@ def insert_without_overlap(booking: Booking) -> Booking:
     clash = overlapping(booking.space, booking.start, booking.end).exclude(pk=booking.pk).first()
     if clash is not None:
         raise BookingConflict(clash, office_timezone)
+    # A move writes only its own fields: a worker may have stored the Outlook event's ids on
+    # this row since it was read.
+    fields = None if booking.pk is None else ["start", "end", "title", "updated_at"]
     try:
         with transaction.atomic():
-            booking.save()
+            booking.save(update_fields=fields)
     except IntegrityError as error:
         clash = overlapping(booking.space, booking.start, booking.end).exclude(pk=booking.pk)
         clash = clash.select_related("space").first()

@@ -28,12 +28,6 @@ CHROMIUM_ARGS = [
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A missing browser is a broken set-up, never a reason to skip what it would test.
-    if not shutil.which("chromium") and any("browser" in item.keywords for item in items):
-        raise pytest.UsageError("Chromium is not installed: run `make system-deps`.")
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright

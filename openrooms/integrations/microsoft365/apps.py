@@ -5,3 +5,11 @@ class Microsoft365Config(AppConfig):
     name = "openrooms.integrations.microsoft365"
     label = "microsoft365"
     verbose_name = "Microsoft 365"
+
+    def ready(self) -> None:
+        # bookings knows nothing of Microsoft 365: it announces its changes, and the outbox
+        # records them inside the same transaction.
+        from openrooms.bookings.signals import booking_changed
+        from openrooms.integrations.microsoft365.outbox import record_booking_change
+
+        booking_changed.connect(record_booking_change, dispatch_uid="microsoft365-outbox")

@@ -15,8 +15,9 @@ import random
 import ssl
 import threading
 import time
+import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,7 +68,7 @@ class TokenFailure(GraphFailure):
 class Credentials:
     tenant_id: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
 
 
 class GraphModel(BaseModel):
@@ -115,6 +116,34 @@ class User(GraphModel):
     display_name: str | None = None
     user_principal_name: str | None = None
     mail: str | None = None
+
+
+class DateTimeTimeZone(GraphModel):
+    date_time: str
+    time_zone: str = "UTC"
+
+    @property
+    def utc(self) -> dt.datetime:
+        """The moment in UTC. Graph writes seven fractional digits; seconds are enough here."""
+        try:
+            zone: dt.tzinfo = zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = dt.UTC
+        wall = dt.datetime.fromisoformat(self.date_time[:19])
+        return wall.replace(tzinfo=zone).astimezone(dt.UTC)
+
+
+class Event(GraphModel):
+    """A calendar event as calendarView and POST /events return it (the fields we select)."""
+
+    id: str
+    ical_uid: str = Field(default="", alias="iCalUId")
+    transaction_id: str | None = None
+    subject: str | None = None
+    start: DateTimeTimeZone
+    end: DateTimeTimeZone
+    is_cancelled: bool = False
+    show_as: str | None = None
 
 
 class MsalHttpClient:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from openrooms.accounts.models import Organisation
+from openrooms.bookings.models import Booking
 from openrooms.spaces.models import Space
 
 
@@ -62,3 +64,89 @@ class RoomLink(models.Model):
 
     def __str__(self) -> str:
         return self.mailbox
+
+
+class OutboxEntry(models.Model):
+    """One write to Outlook owed for a booking change, recorded in the booking's transaction.
+
+    Delivery (outbox.py) claims an entry with a conditional UPDATE, so however many workers
+    run, one delivers it; the entries of a booking are delivered in `sequence` order. A failed
+    attempt keeps the entry with its last error and a next attempt time; it is retried until
+    it is delivered or an administrator gives up on it.
+    """
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create the event"
+        UPDATE = "update", "Move or rename the event"
+        CANCEL = "cancel", "Cancel the event"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        # Keeps failing (or failed in a way a person must fix): shown to admins, still retried.
+        FAILED = "failed", "Failing"
+        GIVEN_UP = "given_up", "Given up"
+
+    OPEN_STATES = (State.PENDING, State.FAILED)
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="outbox_entries"
+    )
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="outbox_entries")
+    sequence = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The mailbox whose calendar holds the event: the booker's, or the room's.
+    mailbox = models.EmailField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # What delivery did that an admin should know (e.g. the booker has no mailbox).
+    note = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    given_up_at = models.DateTimeField(null=True, blank=True)
+    given_up_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["booking_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking", "sequence"], name="outbox_entry_once_per_booking_change"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["mailbox", "state"]),
+            models.Index(fields=["organisation", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for booking {self.booking_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class WorkLease(models.Model):
+    """A named right to do some work for a while, taken with a conditional UPDATE.
+
+    Keys: `mailbox:<address>:<slot>` (deliveries in flight per mailbox across all worker
+    processes; GraphClient's semaphore only counts one process) and `scheduler` (one
+    scheduler ticks at a time however many workers run one). A holder that dies loses the
+    lease when it expires.
+    """
+
+    key = models.CharField(max_length=300, unique=True)
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} held by {self.holder or 'nobody'} until {self.expires_at}"

@@ -1,0 +1,56 @@
+"""`openrooms worker`: runs background tasks until stopped.
+
+It is django-tasks-db's `db_worker` (tasks are database rows; it claims one at a time with
+SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, an exclusive transaction on SQLite) plus,
+unless `--no-scheduler`, the scheduler loop of `openrooms scheduler` in a thread. Start as many
+workers as the load needs, on one machine or several; SIGTERM or Ctrl+C stops one after its
+current task.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from openrooms.integrations.microsoft365.management.commands.scheduler import run_scheduler
+
+
+class Command(BaseCommand):
+    help = "Runs background tasks (django-tasks-db's db_worker) and the scheduler until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--interval", type=float, default=1.0,
+            help="Seconds to wait when the queue is empty before looking again (default 1).",
+        )
+        parser.add_argument(
+            "--no-scheduler", action="store_true",
+            help="Do not run the scheduler here (run `openrooms scheduler` somewhere instead).",
+        )
+        parser.add_argument(
+            "--scheduler-every", type=float, default=settings.SCHEDULER_INTERVAL_SECONDS,
+            help="Seconds between scheduler ticks (default: SCHEDULER_INTERVAL_SECONDS).",
+        )
+        parser.add_argument(
+            "--no-startup-delay", action="store_true",
+            help="Start at once (by default a worker waits up to 1 s, so a fleet starting "
+            "together does not poll in step).",
+        )
+
+    def handle(
+        self, *, interval: float, no_scheduler: bool, scheduler_every: float,
+        no_startup_delay: bool, verbosity: int, **options: Any,
+    ) -> None:
+        if not no_scheduler:
+            # A daemon thread: it stops with the worker, which db_worker ends on SIGTERM.
+            threading.Thread(
+                target=run_scheduler, args=(scheduler_every,), name="scheduler", daemon=True
+            ).start()
+        call_command(
+            "db_worker", interval=interval, reload=False,
+            startup_delay=not no_startup_delay, verbosity=verbosity,
+        )

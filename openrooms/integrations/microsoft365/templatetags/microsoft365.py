@@ -1,0 +1,46 @@
+"""`{% microsoft365_expiry_banner %}`: the client-secret expiry banner for administrators."""
+
+from __future__ import annotations
+
+from django import template
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from openrooms.integrations.microsoft365 import services
+from openrooms.integrations.microsoft365.diagnosis import RENEWAL_STEPS
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def microsoft365_expiry_banner(context: template.Context) -> SafeString:
+    """From 30 days before the secret expires (and after), for admins; once per page, so the
+    settings layout and a page of its own may both ask for it."""
+    if context.render_context.get("microsoft365_banner_shown"):
+        return mark_safe("")
+    context.render_context["microsoft365_banner_shown"] = True
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_admin:
+        return mark_safe("")
+    connection = services.connection_of(user.organisation)
+    days_left = services.expiry_warning(connection, timezone.localdate())
+    if connection is None or connection.secret_expires_on is None or days_left is None:
+        return mark_safe("")
+    return render_to_string(
+        "microsoft365/_expiry_banner.html",
+        {
+            "expired": days_left < 0,
+            "notice": services.expiry_notice(days_left, connection.secret_expires_on),
+            "renewal_steps": RENEWAL_STEPS,
+        },
+        request=request,
+    )
+
+
+@register.inclusion_tag("microsoft365/_integration_card.html", takes_context=True)
+def microsoft365_integration_card(context: template.Context) -> dict[str, object]:
+    """The Office 365 entry of Settings → Apps & Integrations: status and the last test."""
+    request = context["request"]
+    return {"connection": services.connection_of(request.user.organisation)}

@@ -1,0 +1,350 @@
+"""Settings → Apps & Integrations → Office 365, and Settings → Meeting Rooms → Manage Rooms.
+
+Views parse the request, load objects through the organisation's `access_*` helpers, call the
+services, and render. Graph failures are shown with the Test settings wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_POST
+
+from openrooms import crypto
+from openrooms.accounts.decorators import admin_required, check_admin
+from openrooms.accounts.models import Organisation
+from openrooms.integrations.microsoft365 import diagnosis, services
+from openrooms.integrations.microsoft365.diagnosis import StepResult
+from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm
+from openrooms.integrations.microsoft365.graph import GraphClient
+from openrooms.integrations.microsoft365.models import Connection, RoomLink
+from openrooms.integrations.microsoft365.services import RoomDirectoryFailure, TenantRoom
+from openrooms.spaces.models import Office
+from openrooms.spaces.services import access_office_by_id, offices_of
+
+UNREADABLE_KEY_FIX = (
+    "The installation's encryption keys changed since the secret was saved. Enter the client "
+    "secret again on the Office 365 page and save."
+)
+
+
+# Settings → Apps & Integrations → Office 365
+
+
+@sensitive_post_parameters("client_secret")
+@admin_required
+@sensitive_variables()  # innermost: it hides the locals of the function it calls directly
+def connection_settings(request: HttpRequest) -> HttpResponse:
+    organisation = request.user.organisation
+    connection = services.connection_of(organisation)
+    form = ConnectionForm(request.POST or None, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        services.do_save_connection(organisation, **form.cleaned_data)
+        messages.success(
+            request, "Office 365 settings saved. Press Test settings to check them with Microsoft."
+        )
+        return redirect("microsoft365")
+    context = {
+        "section": "integrations",
+        "form": form,
+        "connection": connection,
+        "steps": [StepResult(**step) for step in connection.last_test_steps] if connection else [],
+    }
+    return render(
+        request, "microsoft365/settings.html", context,
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def test_settings(request: HttpRequest) -> HttpResponse:
+    """Starts Test settings: htmx then asks for each step in turn (`test_step`); without htmx
+    every step runs here and the page shows the results."""
+    connection = connection_or_404(request)
+    also_write = request.POST.get("also_write") == "on"
+    if request.headers.get("HX-Request"):
+        return render(
+            request, "microsoft365/_test_run.html",
+            {"next_index": 0, "next_title": diagnosis.STEPS[0].title, "also_write": also_write},
+        )
+    for index in range(len(diagnosis.STEPS)):
+        run_test_step(connection, index, also_write)
+    return redirect("microsoft365")
+
+
+@require_POST
+@admin_required
+def test_step(request: HttpRequest, index: int) -> HttpResponse:
+    connection = connection_or_404(request)
+    if index >= len(diagnosis.STEPS):
+        raise Http404("No such step.")
+    also_write = request.POST.get("also_write") in {"on", "1", "true"}
+    result = run_test_step(connection, index, also_write)
+    last = index == len(diagnosis.STEPS) - 1
+    context: dict[str, Any] = {"result": result, "also_write": also_write, "last": last}
+    if last:
+        connection.refresh_from_db()
+        context["connection"] = connection
+    else:
+        context |= {"next_index": index + 1, "next_title": diagnosis.STEPS[index + 1].title}
+    return render(request, "microsoft365/_test_step.html", context)
+
+
+def run_test_step(connection: Connection, index: int, also_write: bool) -> StepResult:
+    """One step with a fresh client (no cached token), recorded on the connection."""
+    step = diagnosis.STEPS[index]
+    try:
+        client = services.client_for(connection)
+    except crypto.SecretUnreadable as error:
+        result = StepResult(False, step.title, str(error), UNREADABLE_KEY_FIX)
+    else:
+        with client:
+            result = diagnosis.run_step(step, client, also_write=also_write)
+    services.do_record_test_step(connection, index, result)
+    return result
+
+
+@admin_required
+def disconnect(request: HttpRequest) -> HttpResponse:
+    connection = connection_or_404(request)
+    if request.method == "POST":
+        services.do_disconnect(request.user.organisation)
+        messages.success(
+            request, "Office 365 disconnected. Imported rooms and their bookings are kept."
+        )
+        return redirect("microsoft365")
+    return render(
+        request, "microsoft365/disconnect.html",
+        {"section": "integrations", "connection": connection,
+         "linked_rooms": RoomLink.objects.filter(organisation=request.user.organisation).count()},
+    )
+
+
+@admin_required
+def help_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "microsoft365/help.html", {"section": "integrations"})
+
+
+def connection_or_404(request: HttpRequest) -> Connection:
+    connection = services.connection_of(request.user.organisation)
+    if connection is None:
+        raise Http404("Office 365 is not connected.")
+    return connection
+
+
+# Settings → Meeting Rooms → Manage Rooms
+
+
+@admin_required
+def manage_rooms(request: HttpRequest) -> HttpResponse:
+    return render_manage_rooms(request, chosen_office(request, request.GET.get("office")))
+
+
+@admin_required
+def room_listing(request: HttpRequest) -> HttpResponse:
+    """The tenant's rooms as a fragment the Manage Rooms page loads (it can take a while)."""
+    organisation = request.user.organisation
+    office = access_office_by_id(organisation, request.GET.get("office"))
+    connection = services.connection_of(organisation)
+    context: dict[str, Any] = {"office": office, "connection": connection}
+    if connection is not None:
+        try:
+            rooms = tenant_rooms(organisation, connection)
+        except Failed as failed:
+            context["failure"] = failed.result
+        else:
+            room_list = request.GET.get("room_list", "")
+            building = request.GET.get("building", "")
+            context |= {
+                "total": len(rooms),
+                "room_lists": sorted({r.room_list for r in rooms if r.room_list}),
+                "buildings": sorted({r.room.building for r in rooms if r.room.building}),
+                "room_list": room_list,
+                "building": building,
+                "rooms": [
+                    r for r in rooms
+                    if (not room_list or r.room_list == room_list)
+                    and (not building or r.room.building == building)
+                ],
+            }
+    return render(request, "microsoft365/_room_listing.html", context)
+
+
+@require_POST
+@admin_required
+def import_rooms(request: HttpRequest) -> HttpResponse:
+    organisation = request.user.organisation
+    office = access_office_by_id(organisation, request.POST.get("office"))
+    connection = services.connection_of(organisation)
+    chosen = {mailbox.lower() for mailbox in request.POST.getlist("mailbox")}
+    if connection is None:
+        return redirect("microsoft365")
+    if not chosen:
+        messages.error(request, "Tick the rooms to import first.")
+        return redirect_to_manage(office)
+    try:
+        listing = tenant_rooms(organisation, connection)
+    except Failed as failed:
+        return render_manage_rooms(request, office, failure=failed.result)
+    found = [r for r in listing if r.room.email_address.lower() in chosen]
+    missing = chosen - {r.room.email_address.lower() for r in found}
+    if missing:
+        return render_manage_rooms(request, office, failure=StepResult(
+            False, "Listing the rooms",
+            f"Microsoft 365 no longer lists {', '.join(sorted(missing))}. Nothing was imported.",
+            "Press Refresh to see the current list, then import again.",
+        ))
+    room_lists = {r.room.email_address.lower(): r.room_list for r in listing}
+    try:
+        links = services.do_import_rooms(
+            organisation, office, [r.room for r in found], room_lists=room_lists
+        )
+    except ValidationError as error:
+        return render_manage_rooms(request, office, failure=StepResult(
+            False, "Importing the rooms",
+            "Nothing was imported: " + " ".join(error.messages),
+            "Correct the room's details in the Exchange admin center, then import again.",
+        ))
+    messages.success(
+        request,
+        f"Imported {len(links)} room{'' if len(links) == 1 else 's'} into {office.name}: "
+        + ", ".join(link.space.name for link in links) + ".",
+    )
+    return redirect_to_manage(office)
+
+
+@require_POST
+@admin_required
+def add_room(request: HttpRequest) -> HttpResponse:
+    organisation = request.user.organisation
+    office = access_office_by_id(organisation, request.POST.get("office"))
+    connection = services.connection_of(organisation)
+    if connection is None:
+        return redirect("microsoft365")
+    form = AddRoomForm(request.POST)
+    if not form.is_valid():
+        return render_manage_rooms(request, office, add_form=form, status=400)
+    mailbox = form.cleaned_data["mailbox"].lower()
+    try:
+        with graph_client(connection, "Reading the mailbox") as client:
+            room = services.find_room_by_mailbox(client, mailbox)
+    except Failed as failed:
+        return render_manage_rooms(request, office, add_form=form, failure=failed.result)
+    try:
+        [link] = services.do_import_rooms(organisation, office, [room], room_lists={})
+    except ValidationError as error:
+        form.add_error(None, " ".join(error.messages))
+        return render_manage_rooms(request, office, add_form=form, status=400)
+    messages.success(request, f"Added {link.space.name} ({link.mailbox}) to {office.name}.")
+    return redirect_to_manage(office)
+
+
+@require_POST
+@login_required
+def reimport_room(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    check_admin(request)
+    connection = services.connection_of(request.user.organisation)
+    office = link.space.office
+    if connection is None:
+        return redirect("microsoft365")
+    try:
+        with graph_client(connection, "Listing the rooms") as client:
+            link = services.do_reimport_room(request.user.organisation, link, client)
+    except Failed as failed:
+        return render_manage_rooms(request, office, failure=failed.result)
+    except ValidationError as error:
+        messages.error(request, "Nothing was updated: " + " ".join(error.messages))
+        return redirect_to_manage(office)
+    messages.success(request, f"Updated {link.space.name} from Microsoft 365.")
+    return redirect_to_manage(office)
+
+
+@login_required
+def unlink_room(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    check_admin(request)
+    office = link.space.office
+    if request.method == "POST":
+        services.do_unlink_room(link)
+        messages.success(
+            request, f"{link.space.name} is no longer linked to {link.mailbox}; the room and its "
+            "bookings are kept.",
+        )
+        return redirect_to_manage(office)
+    return render(
+        request, "microsoft365/unlink.html",
+        {"section": "meeting_rooms", "link": link, "office": office},
+    )
+
+
+def chosen_office(request: HttpRequest, office_id: str | None) -> Office | None:
+    organisation = request.user.organisation
+    if office_id:
+        return access_office_by_id(organisation, office_id)
+    return offices_of(organisation).order_by("name").first()
+
+
+class Failed(Exception):
+    """A Graph step that failed, explained for the admin; nothing was changed."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+@contextmanager
+def graph_client(connection: Connection, step: str) -> Iterator[GraphClient]:
+    """A fresh client; RoomDirectoryFailure and an unreadable secret come out as `Failed`."""
+    try:
+        client = services.client_for(connection)
+    except crypto.SecretUnreadable as error:
+        raise Failed(StepResult(False, step, str(error), UNREADABLE_KEY_FIX)) from error
+    with client:
+        try:
+            yield client
+        except RoomDirectoryFailure as failure:
+            raise Failed(failure.explain(client)) from failure
+
+
+def tenant_rooms(organisation: Organisation, connection: Connection) -> list[TenantRoom]:
+    with graph_client(connection, "Listing the rooms") as client:
+        return services.list_tenant_rooms(organisation, client)
+
+
+def render_manage_rooms(
+    request: HttpRequest,
+    office: Office | None,
+    *,
+    add_form: AddRoomForm | None = None,
+    failure: StepResult | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    organisation = request.user.organisation
+    links = RoomLink.objects.filter(organisation=organisation).select_related("space__office")
+    context = {
+        "section": "meeting_rooms",
+        "connection": services.connection_of(organisation),
+        "offices": offices_of(organisation).order_by("name"),
+        "office": office,
+        "links": links,
+        "add_form": add_form or AddRoomForm(),
+        "failure": failure,
+        "room_list": request.GET.get("room_list", ""),
+        "building": request.GET.get("building", ""),
+    }
+    return render(request, "microsoft365/manage_rooms.html", context, status=status)
+
+
+def redirect_to_manage(office: Office) -> HttpResponse:
+    return redirect(f"{reverse('microsoft365_rooms')}?office={office.pk}")
