@@ -1,10 +1,15 @@
 """`openrooms demo`: the embedded default in one command.
 
 Migrates the SQLite database, seeds the demo organisation, starts the Microsoft 365 emulator
-(with the demo tenant, its CA and state under the data folder) and serves the app. Nothing
+(with the demo tenant, its CA and state under the data folder) and a worker process for the
+background tasks (delivering bookings to room calendars), and serves the app. Nothing
 secret is pre-filled: the banner shows the emulator's app credentials to paste into
 Settings → Apps & Integrations → Office 365, as an admin would paste Azure's.
 """
+
+import os
+import subprocess
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
@@ -52,10 +57,24 @@ class Command(BaseCommand):
             ]
         self.stdout.write("\n".join([*lines, ""]))
         if not options["no_serve"]:
+            worker = self.start_worker()
             try:
                 call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
             finally:
+                worker.terminate()
+                worker.wait(timeout=10)
                 emulator.stop()
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """`openrooms worker` beside the web server, talking to the same emulator."""
+        env = {
+            **os.environ,
+            "MICROSOFT_LOGIN_URL": settings.MICROSOFT_LOGIN_URL,
+            "MICROSOFT_GRAPH_URL": settings.MICROSOFT_GRAPH_URL,
+            "MICROSOFT_CA_FILE": settings.MICROSOFT_CA_FILE,
+        }
+        command = [sys.executable, "-m", "openrooms.cli", "worker", "--no-startup-delay"]
+        return subprocess.Popen(command, env=env)  # noqa: S603 - our own command
 
     def start_emulator(self, port: int):  # type: ignore[no-untyped-def]
         from m365_emulator.server import start_emulator
