@@ -140,8 +140,8 @@ class WorkLease(models.Model):
 
     Keys: `mailbox:<address>:<slot>` (deliveries in flight per mailbox across all worker
     processes; GraphClient's semaphore only counts one process) and `scheduler` (one
-    scheduler ticks at a time however many workers run one). A holder that dies loses the
-    lease when it expires.
+    scheduler ticks at a time however many workers run one); `daily:<job>:<date>` marks a
+    daily job as enqueued. A holder that dies loses the lease when it expires.
     """
 
     key = models.CharField(max_length=300, unique=True)

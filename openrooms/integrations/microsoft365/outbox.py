@@ -152,6 +152,13 @@ def acquire_lease(key: str, holder: str, length: dt.timedelta) -> bool:
     return taken == 1
 
 
+def first_time_today(job: str) -> bool:
+    """True for the first caller of the day, whichever process: the row's key is unique."""
+    key = f"daily:{job}:{timezone.localdate().isoformat()}"
+    _, created = WorkLease.objects.get_or_create(key=key, defaults={"expires_at": timezone.now()})
+    return created
+
+
 def release_lease(key: str, holder: str) -> None:
     WorkLease.objects.filter(key=key, holder=holder).update(holder="", expires_at=timezone.now())
 

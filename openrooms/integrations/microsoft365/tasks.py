@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils import timezone
 from django_tasks import task
 
-from openrooms.integrations.microsoft365 import outbox
+from openrooms.integrations.microsoft365 import outbox, services
 
 
 @task()
@@ -32,4 +33,12 @@ def schedule_periodic_work(holder: str, *, interval: float) -> bool:
     # Due retries, and entries whose on-commit enqueue was lost (a crash right after commit).
     for mailbox in outbox.mailboxes_with_due_entries():
         deliver_outbox.enqueue(mailbox)
+    if outbox.first_time_today("secret-expiry-warnings"):
+        send_secret_expiry_warnings.enqueue()
     return True
+
+
+@task()
+def send_secret_expiry_warnings() -> int:
+    """E-mails admins whose Azure app secret expires soon; the scheduler enqueues it daily."""
+    return services.send_secret_expiry_warnings(timezone.localdate())

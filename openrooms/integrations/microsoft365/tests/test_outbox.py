@@ -404,5 +404,12 @@ def test_the_scheduler_enqueues_each_mailbox_with_due_entries_and_ticks_alone(
     do_book(bastille, booker=member, start=start, end=end)
     assert schedule_periodic_work("scheduler-a", interval=5)
     assert not schedule_periodic_work("scheduler-b", interval=5)
-    queued = sorted(r.args_kwargs["args"][0] for r in DBTaskResult.objects.all())
-    assert queued == [BASTILLE, SEINE]
+    deliveries = DBTaskResult.objects.filter(task_path__endswith="deliver_outbox")
+    assert sorted(r.args_kwargs["args"][0] for r in deliveries) == [BASTILLE, SEINE]
+
+
+def test_the_scheduler_enqueues_the_secret_expiry_warnings_once_a_day(db):
+    warnings = DBTaskResult.objects.filter(task_path__endswith="send_secret_expiry_warnings")
+    for _ in range(3):
+        schedule_periodic_work("scheduler-a", interval=5)
+    assert warnings.count() == 1
