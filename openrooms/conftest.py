@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
@@ -14,12 +16,36 @@ from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
 
 PASSWORD = "correct horse battery staple"
+# Debian's Chromium, headless; without the background-networking flags it keeps dialling out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A missing browser is a broken set-up, never a reason to skip what it would test.
     if not shutil.which("chromium") and any("browser" in item.keywords for item in items):
         raise pytest.UsageError("Chromium is not installed: run `make system-deps`.")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Real headless Chromium driven by Playwright (which cannot download browsers here)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # around it are still plain synchronous calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(autouse=True)

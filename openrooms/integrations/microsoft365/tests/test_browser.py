@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,52 +14,34 @@ from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.tests.conftest import app_named
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls around it are plain
-# synchronous calls.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = Path(__file__).resolve().parents[4] / "docs"
 SEINE = "paris-seine@contoso.onmicrosoft.com"
 SAONE = "lyon-saone@contoso.onmicrosoft.com"
 
 
 @pytest.fixture
-def page(live_server: Any, settings: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
     # The live server speaks plain HTTP: cookies must not be Secure-only there.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-GB"
-        )
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: errors.append(message.text)
-                if message.type == "error" and "favicon" not in message.location.get("url", "")
-                else None)
-        page.js_errors = errors
-        yield page
-        context.close()
-        browser.close()
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-GB"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "favicon" not in message.location.get("url", "")
+            else None)
+    page.js_errors = errors
+    yield page
+    context.close()
 
 
 def linked_mailboxes() -> set[str]:
