@@ -134,35 +134,20 @@ def get_availability(
     if floor_row is not None and floor_row.office_id != office_row.pk:
         raise Http404("No such floor in this office.")
     rows = availability(
-        office_row, date, kind=kind, floor=floor_row,
+        office_row, date, kind=kind, floor=floor_row, viewer=request.user,
         show_subjects=organisation.show_meeting_subjects, with_people=False,
     )
-    me = request.user.pk
-    body = {
-        "office": office_row.pk,
-        "date": date.isoformat(),
-        "timezone": office_row.timezone,
-        "spaces": [
-            {
-                "id": space.pk,
-                "kind": space.kind,
-                "name": space.name,
-                "capacity": space.capacity,
-                "floor": space.floor_id,
-                "busy": [
-                    {
-                        "booking": b.booking_id,
-                        "start": b.start_utc,
-                        "end": b.end_utc,
-                        "title": b.title,
-                        "mine": b.booker_id == me,
-                    }
-                    for b in busy
-                ],
-            }
-            for space, busy in rows
-        ],
-    }
-    # Serialized here rather than validated field by field against AvailabilityOut (which
-    # still documents it): for a whole office that validation cost ten times the queries.
-    return HttpResponse(json.dumps(body), content_type="application/json")
+    # Each space's busy intervals arrive as JSON the database wrote (see availability); they
+    # are spliced in as they are, not parsed and validated again against AvailabilityOut
+    # (which still documents the answer): for a whole office that cost ten times the queries.
+    spaces = ",".join(
+        json.dumps(
+            {"id": space.pk, "kind": space.kind, "name": space.name,
+             "capacity": space.capacity, "floor": space.floor_id}
+        )[:-1] + f', "busy": {busy_json}}}'
+        for space, busy_json in rows
+    )
+    head = json.dumps(
+        {"office": office_row.pk, "date": date.isoformat(), "timezone": office_row.timezone}
+    )
+    return HttpResponse(f'{head[:-1]}, "spaces": [{spaces}]}}', content_type="application/json")

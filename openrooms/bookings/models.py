@@ -11,11 +11,17 @@ class Booking(models.Model):
 
     No two *confirmed* bookings of a space overlap: on PostgreSQL an exclusion constraint
     (migration 0002) guarantees it, on SQLite bookings.services serializes check-and-insert.
+    Only confirmed bookings hold a slot: a declined or conflicting one frees it.
     """
 
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", "Confirmed"
         CANCELLED = "cancelled", "Cancelled"
+        # The room's booking assistant in Outlook refused it (`status_reason` says why).
+        DECLINED = "declined", "Declined by the room"
+        # A meeting booked in Outlook over a confirmed booking here: kept, shown to admins and
+        # the booker, never silently dropped, and not holding the slot.
+        CONFLICT = "conflict", "Conflict"
 
     class Source(models.TextChoices):
         APP = "app", "openrooms"
@@ -38,6 +44,13 @@ class Booking(models.Model):
     organizer_name = models.CharField(max_length=200, blank=True)
     organizer_email = models.EmailField(blank=True)
     is_private = models.BooleanField(default=False)
+    # An Outlook meeting's showAs (free, tentative, busy, oof, ...); blank for bookings made here.
+    show_as = models.CharField(max_length=20, blank=True)
+    # What the room's booking assistant answered to a booking made here (booker's calendar mode):
+    # blank until the inbound sync learns it, then accepted or declined.
+    room_response = models.CharField(max_length=12, blank=True)
+    # Why a booking is declined or in conflict, in words for the booker and admins.
+    status_reason = models.TextField(blank=True)
     # Microsoft 365 identities of the calendar event behind this booking.
     graph_event_id = models.CharField(max_length=512, blank=True, db_index=True)
     ical_uid = models.CharField(max_length=512, blank=True, db_index=True)
@@ -55,7 +68,14 @@ class Booking(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(end__gt=models.F("start")), name="booking_ends_after_it_starts"
-            )
+            ),
+            # An Outlook meeting (one instance of a series) is one booking, however often the
+            # inbound sync sees it.
+            models.UniqueConstraint(
+                fields=["space", "graph_event_id"],
+                condition=models.Q(source="outlook"),
+                name="outlook_event_booked_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -102,6 +102,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
         day,
         kind=KIND_FILTERS.get(kind),
         floor=floor,
+        viewer=request.user,
         show_subjects=organisation.show_meeting_subjects,
     )
     # Rooms first, then desks; a page at a time, so an office of thousands of desks stays a

@@ -426,6 +426,7 @@ def plan_status(request: HttpRequest, floor_id: int) -> JsonResponse:
         return json_error(str(error), 400)
     rows = availability(
         office, day, floor=floor,
+        viewer=request.user,
         show_subjects=request.user.organisation.show_meeting_subjects,
     )
     states = space_states(rows, request.user.pk, start, end, office_zone(office))

@@ -203,3 +203,26 @@ def test_availability_uses_the_offices_day_not_utcs(client_of_member, member, of
     next_day = (tomorrow_at(0).date() + dt.timedelta(days=1)).isoformat()
     body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={next_day}").json()
     assert body["spaces"][0]["busy"] == []
+
+
+def test_availability_lists_a_spaces_intervals_in_order_and_hides_private_subjects(
+    client_of_member, member, organisation, office, room
+):
+    organisation.show_meeting_subjects = True
+    organisation.save()
+    late = do_book(room, booker=member, start=tomorrow_at(15), end=tomorrow_at(16), title="Late")
+    early = do_book(room, booker=member, start=tomorrow_at(8), end=tomorrow_at(9), title="Early")
+    private = do_book(room, booker=member, start=tomorrow_at(11), end=tomorrow_at(12),
+                      title="Secret")
+    Booking.objects.filter(pk=private.pk).update(is_private=True)
+    day = tomorrow_at(0).date().isoformat()
+    body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={day}").json()
+    busy = body["spaces"][0]["busy"]
+    assert [b["booking"] for b in busy] == [early.pk, private.pk, late.pk]
+    assert [b["title"] for b in busy] == ["Early", "", "Late"]
+    assert busy[0]["start"] == tomorrow_at(8).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    organisation.show_meeting_subjects = False
+    organisation.save()
+    body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={day}").json()
+    assert {b["title"] for b in body["spaces"][0]["busy"]} == {""}
