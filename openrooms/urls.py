@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.urls import include, path
 
 from openrooms.api.router import api
@@ -13,6 +11,3 @@ urlpatterns = [
     path("plan/", include(member_urlpatterns)),
     path("", include("openrooms.bookings.urls")),
 ]
-if settings.DEBUG or settings.INSECURE_HTTP:
-    # Plan images in the embedded demo; production serves MEDIA_ROOT from its web server.
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

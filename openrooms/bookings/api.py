@@ -14,6 +14,7 @@ from openrooms.bookings.services import (
     do_book,
     do_cancel_booking,
     do_move_booking,
+    visible_title,
 )
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
@@ -43,6 +44,10 @@ class BookingOut(Schema):
     title: str
     status: str
     source: str
+
+    @staticmethod
+    def resolve_title(booking: Booking, context: dict) -> str:
+        return visible_title(booking, context["request"].user)
 
 
 class BookingFilter(Schema):

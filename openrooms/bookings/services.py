@@ -69,6 +69,15 @@ def access_booking_by_id(organisation: Organisation, booking_id: object) -> Book
     return get_or_404(bookings_of(organisation).select_related("space__office"), booking_id)
 
 
+def visible_title(booking: Booking, viewer: Account) -> str:
+    """The subject `viewer` may read: their own and, for admins, every one; others' only when
+    the organisation shows subjects, and never a private meeting's."""
+    if viewer.is_admin or booking.booker_id == viewer.pk:
+        return booking.title
+    shown = viewer.organisation.show_meeting_subjects and not booking.is_private
+    return booking.title if shown else ""
+
+
 def overlapping(space: Space, start: dt.datetime, end: dt.datetime) -> QuerySet[Booking]:
     """Confirmed bookings of `space` that share any instant with [start, end)."""
     return Booking.objects.filter(
@@ -81,6 +90,9 @@ def check_booking_times(
 ) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidBookingTime("Start and end need a time zone offset.", field="start")
+    # Python compares two datetimes of one ZoneInfo by wall clock; across a DST change that is
+    # not elapsed time (02:30 on a spring-forward night is after 03:00 in UTC).
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     if end <= start:
         raise InvalidBookingTime("The booking must end after it starts.", field="end")
     if start < now - START_GRACE:
@@ -367,7 +379,10 @@ def busy_json_by_space(
             f"SELECT b.space_id, json_object({item}) AS item {rows} ORDER BY b.space_id, b.start"
             ") GROUP BY space_id"
         )
-    params = [int(show_subjects), viewer_id, Booking.Status.CONFIRMED, end, start,
+    # Adapted as the ORM would: SQLite stores naive UTC text, which an aware value's
+    # "+00:00" suffix would make compare wrongly (midnight bookings on the previous day).
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [int(show_subjects), viewer_id, Booking.Status.CONFIRMED, adapt(end), adapt(start),
               *matching.values()]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

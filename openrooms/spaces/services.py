@@ -10,8 +10,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from openrooms.accounts.models import Organisation
+from openrooms.bookings.models import Booking
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.plans import PlanImage, check_plan_image
 
@@ -71,6 +73,21 @@ def do_create_space(office: Office, **fields: object) -> Space:
 
 
 def do_delete(instance: Office | Floor | Space) -> None:
+    """Deletes an office, floor or space; refused while a space it holds has bookings ahead.
+
+    Deleting would drop those bookings without cancelling them, so their bookers would not
+    know and events already written to Outlook would stay in the room calendars.
+    """
+    if isinstance(instance, Space | Office):
+        spaces = {"space": instance} if isinstance(instance, Space) else {"space__office": instance}
+        upcoming = Booking.objects.filter(
+            **spaces, status=Booking.Status.CONFIRMED, end__gt=timezone.now()
+        ).count()
+        if upcoming:
+            raise ValidationError(
+                f"“{instance}” has {upcoming} booking{'s' if upcoming != 1 else ''} ahead. "
+                "Cancel them first, or make the space not bookable instead of deleting it."
+            )
     instance.delete()
 
 

@@ -115,7 +115,11 @@ def confirm_delete(
     request: HttpRequest, instance: Office | Floor | Space, *, back: str, done: str, warning: str
 ) -> HttpResponse:
     if request.method == "POST":
-        do_delete(instance)
+        try:
+            do_delete(instance)
+        except ValidationError as refusal:
+            messages.error(request, " ".join(refusal.messages))
+            return redirect(back)
         messages.success(request, f"“{instance}” deleted.")
         return redirect(done)
     return render(

@@ -226,3 +226,39 @@ def test_availability_lists_a_spaces_intervals_in_order_and_hides_private_subjec
     organisation.save()
     body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={day}").json()
     assert {b["title"] for b in body["spaces"][0]["busy"]} == {""}
+
+
+def test_a_booking_starting_at_midnight_is_on_its_own_day_only(client_of_member, member, office,
+                                                               room):
+    midnight = tomorrow_at(0) + dt.timedelta(days=1)
+    booking = do_book(room, booker=member, start=midnight, end=midnight + dt.timedelta(hours=1))
+    day_before = tomorrow_at(0).date().isoformat()
+    body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={day_before}")
+    assert body.json()["spaces"][0]["busy"] == []
+    own_day = midnight.date().isoformat()
+    body = client_of_member.get(f"/api/v1/availability?office={office.pk}&date={own_day}")
+    assert [b["booking"] for b in body.json()["spaces"][0]["busy"]] == [booking.pk]
+
+
+def test_the_bookings_api_shows_others_subjects_only_as_the_organisation_allows(
+    client_of_member, admin, organisation, room
+):
+    secret = do_book(room, booker=admin, start=tomorrow_at(9), end=tomorrow_at(10),
+                     title="Layoffs planning")
+    open_one = do_book(room, booker=admin, start=tomorrow_at(11), end=tomorrow_at(12),
+                       title="Town hall")
+    Booking.objects.filter(pk=secret.pk).update(is_private=True)
+
+    def titles() -> dict[int, str]:
+        listed = client_of_member.get("/api/v1/bookings").json()
+        single = client_of_member.get(f"/api/v1/bookings/{secret.pk}").json()
+        assert single["title"] == next(b["title"] for b in listed if b["id"] == secret.pk)
+        return {b["id"]: b["title"] for b in listed}
+
+    assert titles() == {secret.pk: "", open_one.pk: ""}
+    organisation.show_meeting_subjects = True
+    organisation.save()
+    assert titles() == {secret.pk: "", open_one.pk: "Town hall"}
+    assert api_client(admin).get(f"/api/v1/bookings/{secret.pk}").json()["title"] == (
+        "Layoffs planning"
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from openrooms.bookings.services import do_book
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
 
@@ -276,3 +280,13 @@ def test_settings_pages_have_the_left_menu(admin_client, url):
     page = admin_client.get(url).content.decode()
     for item in ["Offices", "Meeting Rooms", "Apps &amp; Integrations", "Members"]:
         assert f">{item}</a>" in page
+
+
+def test_a_space_or_office_with_bookings_ahead_is_not_deleted(admin_client, member, office, room):
+    start = timezone.now() + dt.timedelta(days=1)
+    do_book(room, booker=member, start=start, end=start + dt.timedelta(hours=1))
+    for url in [f"/settings/spaces/{room.pk}/delete/", f"/settings/offices/{office.pk}/delete/"]:
+        response = admin_client.post(url, follow=True)
+        assert "has 1 booking ahead" in response.content.decode()
+    assert Space.objects.filter(pk=room.pk).exists()
+    assert Office.objects.filter(pk=office.pk).exists()
