@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -17,8 +18,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from openrooms.accounts.services import do_create_account, do_create_api_token
+from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
 from openrooms.integrations.microsoft365.graph import Room
+from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.services import do_import_rooms
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
@@ -133,10 +136,70 @@ def test_no_url_reaches_another_organisations_objects(role, admin, member, forei
         names = re.findall(r"<(?:\w+:)?(\w+)>", route)
         allowed = {404, 405} | ({403} if set(names) <= set(PLAIN_PARAMETERS) else set())
         for method in METHODS:
-            response = getattr(client, method)(path, body, content_type="application/json")
+            response = send(client, method, path, body, json_body=client is api)
             if response.status_code not in allowed:
                 leaks.append(f"{method.upper()} {path} -> {response.status_code}")
     assert not leaks, "\n".join(leaks)
+
+
+def send(client: Client, method: str, path: str, body: dict, *, json_body: bool):
+    """The request a browser (form fields, query string) or an API client (JSON) would send.
+
+    A page's JSON endpoint (the plan editor's) that refuses form fields is sent JSON, as its
+    script sends."""
+    if json_body:
+        return getattr(client, method)(path, body, content_type="application/json")
+    if method in ("get", "post"):
+        response = getattr(client, method)(path, body)
+    else:
+        response = getattr(client, method)(
+            path, urlencode(body), content_type="application/x-www-form-urlencoded"
+        )
+    if response.status_code == 400 and response["Content-Type"].startswith("application/json"):
+        return send(client, method, path, body, json_body=True)
+    return response
+
+
+def foreign_footprint(other_organisation) -> tuple[int, ...]:
+    return (
+        Booking.objects.filter(space__office__organisation=other_organisation).count(),
+        Space.objects.filter(office__organisation=other_organisation).count(),
+        RoomLink.objects.filter(space__office__organisation=other_organisation).count(),
+    )
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_ids_of_another_organisation_in_forms_and_queries_reveal_and_change_nothing(
+    role, admin, member, office, other_organisation, foreign_ids
+):
+    """Every page without path parameters, sent the other organisation's ids as form fields
+    and query parameters: its names never show, and nothing of it is written."""
+    account = admin if role == "admin" else member
+    web = Client()
+    web.force_login(account)
+    start = timezone.now() + dt.timedelta(days=2)
+    ids = {
+        "office": foreign_ids["office"], "floor": foreign_ids["floor"],
+        "space": foreign_ids["space"], "spaces": foreign_ids["space"],
+        "rooms": "secret-room@globex.test", "mailbox": "secret-room@globex.test",
+        "booking": foreign_ids["booking"], "account": foreign_ids["account"],
+        "date": start.date().isoformat(), "start": "10:00", "end": "11:00", "title": "probe",
+    }
+    before = foreign_footprint(other_organisation)
+    routes = {
+        r for r in walk(get_resolver().url_patterns)
+        if "<" not in r and not r.startswith(("api/", *PUBLIC_PREFIXES))
+    }
+    shown = []
+    for route in sorted(routes):
+        path = "/" + route
+        for method in ("get", "post"):
+            page = send(web, method, path, ids, json_body=False).content.decode(errors="ignore")
+            for secret in ("Globex Tower", "Secret room", "x@globex.test"):
+                if secret in page:
+                    shown.append(f"{method.upper()} {path} shows {secret!r}")
+    assert not shown, "\n".join(shown)
+    assert foreign_footprint(other_organisation) == before
 
 
 @pytest.mark.parametrize(
