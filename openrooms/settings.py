@@ -212,6 +212,16 @@ MICROSOFT_OUTBOX_MAILBOX_SLOTS = int(os.environ.get("MICROSOFT_OUTBOX_MAILBOX_SL
 MICROSOFT_OUTBOX_LEASE_SECONDS = float(os.environ.get("MICROSOFT_OUTBOX_LEASE_SECONDS", "600"))
 # The longest a single Graph call waits on Retry-After before trying again.
 MICROSOFT_MAX_WAIT_SECONDS = float(os.environ.get("MICROSOFT_MAX_WAIT_SECONDS", "60"))
+# Inbound sync: each linked room's calendar is pulled (calendarView/delta) this often, over a
+# window from this many days back to this many ahead (the booking assistant's default horizon).
+# 0 turns polling off.
+MICROSOFT_POLL_SECONDS = float(os.environ.get("MICROSOFT_POLL_SECONDS", "60"))
+MICROSOFT_SYNC_DAYS_BACK = int(os.environ.get("MICROSOFT_SYNC_DAYS_BACK", "15"))
+MICROSOFT_SYNC_DAYS_AHEAD = int(os.environ.get("MICROSOFT_SYNC_DAYS_AHEAD", "180"))
+# A delta round's window is fixed when it starts; a full sync after this long slides it on.
+MICROSOFT_SYNC_WINDOW_REFRESH_HOURS = float(
+    os.environ.get("MICROSOFT_SYNC_WINDOW_REFRESH_HOURS", "24")
+)
 
 # Plan images: size and pixel caps (a decompression bomb is refused before decoding).
 PLAN_IMAGE_MAX_BYTES = int(os.environ.get("PLAN_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))

@@ -117,14 +117,26 @@ def format_minutes(minutes: int) -> str:
     return f"{hours} h {rest} min" if hours else f"{rest} minutes"
 
 
+def lock_space(space_id: int) -> None:
+    """Queues this transaction behind others writing bookings of the space (PostgreSQL).
+
+    Without it, two concurrent inserts over the same time each wait in the exclusion check for
+    the other to finish: PostgreSQL breaks that deadlock by failing one with an error, not a
+    conflict.
+    """
+    list(Space.objects.select_for_update().filter(pk=space_id).values_list("pk", flat=True))
+
+
 def insert_without_overlap(booking: Booking) -> Booking:
     """Saves a confirmed booking unless it overlaps another; call inside a transaction.
 
     SQLite: settings open every transaction with BEGIN IMMEDIATE, so the check below and the
-    insert hold the database's write lock together. PostgreSQL: two transactions can both pass
-    the check; the exclusion constraint then fails the second insert, reported the same way.
+    insert hold the database's write lock together. PostgreSQL: writers of one space queue on
+    its row lock, so the check sees what the one before committed; the exclusion constraint
+    stays the last word.
     """
     office_timezone = booking.space.office.timezone
+    lock_space(booking.space_id)
     clash = overlapping(booking.space, booking.start, booking.end).exclude(pk=booking.pk).first()
     if clash is not None:
         raise BookingConflict(clash, office_timezone)

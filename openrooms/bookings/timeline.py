@@ -11,6 +11,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
+from openrooms.bookings.models import Booking
 from openrooms.bookings.services import SpaceAvailability, SpaceSummary
 from openrooms.spaces.models import Office
 
@@ -65,6 +66,8 @@ class Row:
     space: SpaceSummary
     cells: list[Cell] = field(default_factory=list)
     busy: list[Busy] = field(default_factory=list)
+    # Meetings booked in Outlook over a booking here (shown to admins and that booking's booker).
+    conflicts: list[Booking] = field(default_factory=list)
 
     @property
     def free_now_or_later(self) -> bool:

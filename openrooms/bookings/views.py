@@ -26,6 +26,8 @@ from openrooms.bookings.services import (
     access_booking_by_id,
     availability,
     availability_of_space,
+    conflicts_of,
+    day_bounds,
     do_book,
     do_cancel_booking,
     past_bookings_of,
@@ -74,7 +76,19 @@ def chosen_office(request: HttpRequest) -> Office | None:
 def row_for(request: HttpRequest, space: Space, day: dt.date) -> Row:
     organisation = request.user.organisation
     spaces = availability_of_space(space, day, show_subjects=organisation.show_meeting_subjects)
-    return timeline_row(space.office, day, spaces, viewer_id=request.user.pk, now=timezone.now())
+    row = timeline_row(space.office, day, spaces, viewer_id=request.user.pk, now=timezone.now())
+    attach_conflicts(request, space.office, day, [row])
+    return row
+
+
+def attach_conflicts(request: HttpRequest, office: Office, day: dt.date, rows: list[Row]) -> None:
+    """Outlook meetings in conflict on the day, on their space's row (for whom may see them)."""
+    start, end = day_bounds(office, day)
+    by_space = {row.space.pk: row for row in rows}
+    for conflict in conflicts_of(request.user.organisation, account=request.user).filter(
+        space_id__in=by_space, start__lt=end, end__gt=start
+    ):
+        by_space[conflict.space_id].conflicts.append(conflict)
 
 
 def day_url(office: Office, day: dt.date, **params: str) -> str:
@@ -112,6 +126,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
     rows = [
         timeline_row(office, day, item, viewer_id=request.user.pk, now=now) for item in page
     ]
+    attach_conflicts(request, office, day, rows)
     filters = {"kind": kind, "floor": str(floor.pk) if floor else ""}
     return render(
         request,

@@ -19,7 +19,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import msal
@@ -144,6 +144,63 @@ class Event(GraphModel):
     end: DateTimeTimeZone
     is_cancelled: bool = False
     show_as: str | None = None
+
+
+class ResponseStatus(GraphModel):
+    response: str | None = None
+
+
+class Attendee(GraphModel):
+    type: str | None = None
+    status: ResponseStatus | None = None
+    email_address: EmailAddress | None = None
+
+
+class Recipient(GraphModel):
+    email_address: EmailAddress | None = None
+
+
+class CalendarItem(GraphModel):
+    """An instance as calendarView/delta reports it, or its removal.
+
+    Delta ignores `$select` (the contract, section 4), so Graph sends whole events: this model
+    keeps only what the inbound sync needs and the raw JSON (body, attendees' other fields,
+    location, online meeting links...) is dropped as soon as the page is parsed.
+    """
+
+    id: str
+    removed: dict[str, Any] | None = Field(default=None, alias="@removed")
+    ical_uid: str = Field(default="", alias="iCalUId")
+    transaction_id: str | None = None
+    subject: str | None = None
+    start: DateTimeTimeZone | None = None
+    end: DateTimeTimeZone | None = None
+    is_cancelled: bool = False
+    show_as: str | None = None
+    sensitivity: str | None = None
+    type: str | None = None
+    series_master_id: str | None = None
+    organizer: Recipient | None = None
+    attendees: list[Attendee] = []
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed is not None
+
+    def response_of(self, mailbox: str) -> str | None:
+        """What the attendee `mailbox` answered (accepted, declined, none...), if invited."""
+        for attendee in self.attendees:
+            address = (attendee.email_address.address or "") if attendee.email_address else ""
+            if address.lower() == mailbox.lower():
+                return attendee.status.response if attendee.status else None
+        return None
+
+
+@dataclass
+class DeltaPage:
+    items: list[CalendarItem]
+    # On the last page of a round only: where the next round starts.
+    delta_link: str | None
 
 
 class MsalHttpClient:
@@ -388,6 +445,48 @@ class GraphClient:
                 "startDateTime": start.isoformat(), "endDateTime": end.isoformat(),
                 "$select": "id", "$top": "1",
             },
+        )
+
+    def calendar_delta(
+        self,
+        mailbox: str,
+        *,
+        delta_link: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        page_size: int = 100,
+    ) -> Iterator[DeltaPage]:
+        """One round of `calendarView/delta`: from `delta_link`, or a full sync over
+        [start, end). Yields the pages parsed; the last one carries the next delta link.
+
+        The links carry the window and the state: nothing is sent again with them. A lost
+        sync state raises GraphFailure with status 410 (or code syncStateNotFound).
+        """
+        headers = {"Prefer": f'outlook.timezone="UTC", odata.maxpagesize={page_size}'}
+        if delta_link:
+            page = self.get(delta_link, mailbox=mailbox, headers=headers)
+        else:
+            if start is None or end is None:
+                raise ValueError("A full sync needs its window.")
+            params = {
+                "startDateTime": start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endDateTime": end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            path = f"users/{quote(mailbox, safe='@')}/calendarView/delta"
+            page = self.get(path, params, mailbox=mailbox, headers=headers)
+        while True:
+            items = [CalendarItem.model_validate(item) for item in page.get("value", [])]
+            next_link = page.get("@odata.nextLink")
+            yield DeltaPage(items, None if next_link else page.get("@odata.deltaLink"))
+            if not next_link:
+                return
+            page = self.get(next_link, mailbox=mailbox, headers=headers)
+
+    def event_attendees(self, mailbox: str, event_id: str) -> CalendarItem:
+        """An event of `mailbox` with its attendees' answers (to learn a room's decision)."""
+        path = f"users/{quote(mailbox, safe='@')}/events/{quote(event_id, safe='=-_')}"
+        return CalendarItem.model_validate(
+            self.get(path, {"$select": "id,iCalUId,attendees"}, mailbox=mailbox)
         )
 
     def first_user(self) -> User | None:

@@ -150,3 +150,35 @@ class WorkLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} held by {self.holder or 'nobody'} until {self.expires_at}"
+
+
+class CalendarSyncState(models.Model):
+    """Where the inbound sync (inbound.py) of one linked room's calendar stands.
+
+    `delta_link` is Graph's `@odata.deltaLink` from the last complete round: it carries the
+    window it was opened with, so the window is kept beside it; blank means the next pull is a
+    full sync. The scheduler enqueues a pull when `next_pull_at` has passed.
+    """
+
+    link = models.OneToOneField(RoomLink, on_delete=models.CASCADE, related_name="sync_state")
+    delta_link = models.TextField(blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    next_pull_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_full_sync_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # How many times in a row a pull failed (a restart after 410 is not a failure).
+    failures = models.PositiveIntegerField(default=0)
+    # The change-notification subscription on the room's events (webhooks.py), when the
+    # installation has a public address. `client_state` is the secret Graph echoes back.
+    subscription_id = models.CharField(max_length=200, blank=True, db_index=True)
+    subscription_expires_at = models.DateTimeField(null=True, blank=True)
+    subscription_client_state = models.CharField(max_length=128, blank=True)
+    subscription_error = models.TextField(blank=True)
+    subscription_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Calendar sync of {self.link}"

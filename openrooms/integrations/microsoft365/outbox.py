@@ -83,6 +83,10 @@ def record_booking_change(sender: object, *, booking: Booking, change: str, **_:
     connection = Connection.objects.filter(organisation_id=link.organisation_id).first()
     if connection is None:
         return
+    if change == "moved" and booking.room_response:
+        # The room's booking assistant answers the new times afresh (inbound.py learns it).
+        booking.room_response = ""
+        Booking.objects.filter(pk=booking.pk).update(room_response="")
     if booking.transaction_id is None:
         booking.transaction_id = uuid.uuid4()
         Booking.objects.filter(pk=booking.pk).update(transaction_id=booking.transaction_id)

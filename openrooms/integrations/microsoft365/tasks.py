@@ -12,7 +12,7 @@ import datetime as dt
 from django.utils import timezone
 from django_tasks import task
 
-from openrooms.integrations.microsoft365 import outbox, services
+from openrooms.integrations.microsoft365 import inbound, outbox, services
 
 
 @task()
@@ -20,6 +20,13 @@ def deliver_outbox(mailbox: str) -> int:
     """Delivers the mailbox's due outbox entries; enqueued when a booking change commits and
     by the scheduler for retries. Safe to run twice at once: entries are claimed one by one."""
     return outbox.deliver_due_entries(mailbox)
+
+
+@task()
+def pull_room_calendar(link_id: int) -> str:
+    """Brings a linked room's Outlook meetings into bookings (calendarView/delta). Safe to run
+    twice at once: a per-room lease lets one pull the room, the other returns "busy"."""
+    return inbound.pull_with_lease(link_id)
 
 
 def schedule_periodic_work(holder: str, *, interval: float) -> bool:
@@ -33,6 +40,9 @@ def schedule_periodic_work(holder: str, *, interval: float) -> bool:
     # Due retries, and entries whose on-commit enqueue was lost (a crash right after commit).
     for mailbox in outbox.mailboxes_with_due_entries():
         deliver_outbox.enqueue(mailbox)
+    # Polling (webhooks are not there yet): each linked room every MICROSOFT_POLL_SECONDS.
+    for link_id in inbound.rooms_due_for_pull():
+        pull_room_calendar.enqueue(link_id)
     if outbox.first_time_today("secret-expiry-warnings"):
         send_secret_expiry_warnings.enqueue()
     return True

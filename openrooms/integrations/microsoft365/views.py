@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -58,6 +59,9 @@ def connection_settings(request: HttpRequest) -> HttpResponse:
         "form": form,
         "connection": connection,
         "steps": [StepResult(**step) for step in connection.last_test_steps] if connection else [],
+        # Change notifications need a public https address; without one the sync only polls.
+        "public_base_url": settings.PUBLIC_BASE_URL.startswith("https://"),
+        "poll_seconds": f"{settings.MICROSOFT_POLL_SECONDS:g}",
     }
     return render(
         request, "microsoft365/settings.html", context,

@@ -1,4 +1,5 @@
-"""A Microsoft 365 emulator for the whole test session, and settings that point at it.
+"""A Microsoft 365 emulator for the whole test session, settings that point at it, and real
+`openrooms worker` processes on the test database (`start_workers`).
 
 The demo tenant plus 110 generated rooms, so that the Places listing spans two pages.
 """
@@ -6,11 +7,17 @@ The demo tenant plus 110 generated rooms, so that the Places listing spans two p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 
 import m365_emulator
 from m365_emulator.server import EmulatorHandle, start_emulator
@@ -18,6 +25,7 @@ from m365_emulator.testing import TEST_OPTIONS
 from openrooms.integrations.microsoft365.graph import Credentials, GraphClient
 
 DEMO_TENANT = Path(m365_emulator.__file__).parent / "fixtures" / "demo.json"
+PROJECT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +72,54 @@ def client_of(config: dict[str, Any], app: dict[str, Any], **overrides: str) -> 
         **overrides,
     }
     return GraphClient(Credentials(**credentials), max_attempts=2, max_wait_seconds=0.5)
+
+
+def database_url() -> str:
+    """This test database (pytest-django renames it) as DATABASE_URL for a subprocess."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_workers(
+    transactional_db: None, graph_settings: dict[str, Any], tmp_path: Path
+) -> Iterator[Callable[..., list[subprocess.Popen]]]:
+    processes: list[subprocess.Popen] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "openrooms.settings",
+        "DATABASE_URL": database_url(),
+        "MICROSOFT_LOGIN_URL": graph_settings["authority"].rsplit("/", 1)[0],
+        "MICROSOFT_GRAPH_URL": graph_settings["graph_url"],
+        "MICROSOFT_CA_FILE": graph_settings["ca_file"],
+        "MICROSOFT_OUTBOX_RETRY_SECONDS": "0.1",
+        "MICROSOFT_OUTBOX_MAX_RETRY_SECONDS": "0.5",
+        "MICROSOFT_MAX_WAIT_SECONDS": "0.5",
+        "LOG_LEVEL": "WARNING",
+        # Room calendar pulls only where a test asks for them (`poll_seconds`).
+        "MICROSOFT_POLL_SECONDS": "0",
+    }
+
+    def start(count: int, *, poll_seconds: float = 0) -> list[subprocess.Popen]:
+        env["MICROSOFT_POLL_SECONDS"] = str(poll_seconds)
+        for _ in range(count):
+            log = (tmp_path / f"worker-{len(processes)}.log").open("w")
+            processes.append(subprocess.Popen(
+                [sys.executable, "manage.py", "worker", "--interval", "0.05",
+                 "--scheduler-every", "0.2", "--no-startup-delay", "-v", "0"],
+                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            ))
+        return processes
+
+    yield start
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,4 +1,5 @@
-"""`openrooms scheduler`: enqueues periodic work (due outbox retries) every few seconds.
+"""`openrooms scheduler`: enqueues periodic work (due outbox retries, room calendar pulls) every
+few seconds.
 
 `openrooms worker` runs the same loop in a thread, so a separate scheduler is only needed when
 workers run with `--no-scheduler`. Several schedulers may run: one ticks at a time.
@@ -35,7 +36,7 @@ def run_scheduler(interval: float, stop: threading.Event | None = None) -> None:
 
 
 class Command(BaseCommand):
-    help = "Enqueues periodic background work (due outbox retries) until stopped."
+    help = "Enqueues periodic background work (outbox retries, calendar pulls) until stopped."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
