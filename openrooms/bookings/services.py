@@ -78,6 +78,13 @@ def visible_title(booking: Booking, viewer: Account) -> str:
     return booking.title if shown else ""
 
 
+# A desk booked for the day, in the office's time zone: the plan's "whole day" and the day
+# view's suggested end. Organisations have no working-hours setting yet; this fits the default
+# 12-hour booking limit.
+DESK_DAY_START = dt.time(8)
+DESK_DAY_END = dt.time(18)
+
+
 def overlapping(space: Space, start: dt.datetime, end: dt.datetime) -> QuerySet[Booking]:
     """Confirmed bookings of `space` that share any instant with [start, end)."""
     return Booking.objects.filter(
@@ -185,9 +192,13 @@ def do_book(
         return booking
 
 
-def check_can_change(booking: Booking, acting: Account) -> None:
+def can_change(booking: Booking, acting: Account) -> bool:
     same_organisation = booking.space.office.organisation_id == acting.organisation_id
-    if not same_organisation or not (acting.is_admin or booking.booker_id == acting.pk):
+    return same_organisation and (acting.is_admin or booking.booker_id == acting.pk)
+
+
+def check_can_change(booking: Booking, acting: Account) -> None:
+    if not can_change(booking, acting):
         raise PermissionDenied("Only the booker or an administrator can change this booking.")
 
 
@@ -205,11 +216,13 @@ def do_move_booking(
         raise InvalidBookingTime("A cancelled booking cannot be changed.")
     check_booking_times(booking.space.office.organisation, start, end, now=now or timezone.now())
     with transaction.atomic():
+        freed = (booking.start, booking.end)
         booking.start, booking.end = start, end
         if title is not None:
             booking.title = title.strip()
         insert_without_overlap(booking)
         booking_changed.send(sender=Booking, booking=booking, change="moved")
+        promote_conflicts(booking.space_id, *freed)
         return booking
 
 
@@ -221,7 +234,26 @@ def do_cancel_booking(booking: Booking, *, acting: Account) -> Booking:
             booking.cancelled_at = timezone.now()
             booking.save(update_fields=["status", "cancelled_at", "updated_at"])
             booking_changed.send(sender=Booking, booking=booking, change="cancelled")
+            promote_conflicts(booking.space_id, booking.start, booking.end)
     return booking
+
+
+def promote_conflicts(space_id: int, start: dt.datetime, end: dt.datetime) -> list[Booking]:
+    """Meetings held as conflicts over a slot that was just freed take it, first come first
+    served (one that still overlaps a confirmed booking stays a conflict). Call inside the
+    transaction that freed the slot; returns the bookings confirmed."""
+    lock_space(space_id)
+    promoted = []
+    for waiting in Booking.objects.filter(
+        space_id=space_id, status=Booking.Status.CONFLICT, start__lt=end, end__gt=start
+    ).order_by("created_at", "pk"):
+        space = waiting.space
+        if overlapping(space, waiting.start, waiting.end).exclude(pk=waiting.pk).exists():
+            continue
+        waiting.status, waiting.status_reason = Booking.Status.CONFIRMED, ""
+        waiting.save(update_fields=["status", "status_reason", "updated_at"])
+        promoted.append(waiting)
+    return promoted
 
 
 class BusyInterval(NamedTuple):

@@ -21,11 +21,13 @@ from django.utils.http import urlencode
 from openrooms.bookings.forms import BookingForm
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import (
+    DESK_DAY_END,
     BookingConflict,
     BookingError,
     access_booking_by_id,
     availability,
     availability_of_space,
+    can_change,
     conflicts_of,
     day_bounds,
     do_book,
@@ -155,7 +157,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
 
 def suggested_times(space: Space, day: dt.date, start_text: str | None) -> tuple[dt.time, dt.time]:
     """The slot a new booking form starts with: the clicked cell, else the next quarter hour
-    today or 09:00 another day; an hour for a room, until 17:00 for a desk."""
+    today or 09:00 another day; an hour for a room, until the desk day's end for a desk."""
     zone = zoneinfo.ZoneInfo(space.office.timezone)
     try:
         start = dt.time.fromisoformat(start_text or "")
@@ -168,8 +170,9 @@ def suggested_times(space: Space, day: dt.date, start_text: str | None) -> tuple
             start = dt.time(9)
     start_at = dt.datetime.combine(day, start)
     end_at = start_at + dt.timedelta(hours=1)
-    if space.kind == Space.Kind.DESK and start < dt.time(16):
-        end_at = dt.datetime.combine(day, dt.time(17))
+    desk_day_end = dt.datetime.combine(day, DESK_DAY_END)
+    if space.kind == Space.Kind.DESK and end_at < desk_day_end:
+        end_at = desk_day_end
     end = end_at.time() if end_at.date() == day else dt.time(23, 59)
     return start.replace(second=0, microsecond=0), end
 
@@ -279,7 +282,9 @@ def cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
     """GET asks for confirmation; POST cancels (only the booker or an admin: 403 otherwise)."""
     booking = access_booking_by_id(request.user.organisation, booking_id)
     if request.method != "POST":
-        return render(request, "bookings/cancel.html", {"booking": booking, "nav": "mine"})
+        may_cancel = can_change(booking, request.user)
+        context = {"booking": booking, "nav": "mine", "may_cancel": may_cancel}
+        return render(request, "bookings/cancel.html", context)
     do_cancel_booking(booking, acting=request.user)
     if is_htmx(request) and request.POST.get("day"):
         day = parse_day(request.POST["day"], booking.space.office)

@@ -33,6 +33,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from openrooms.accounts.decorators import check_admin
 from openrooms.bookings.services import (
+    DESK_DAY_END,
+    DESK_DAY_START,
     BookingConflict,
     BookingError,
     SpaceAvailability,
@@ -52,11 +54,6 @@ from openrooms.spaces.services import (
     do_save,
     offices_of,
 )
-
-# "Whole day" for a desk booking, in the office's time zone. Organisations have no working
-# hours setting yet; this fits the default 12-hour booking limit.
-WORKDAY_START = dt.time(8, 0)
-WORKDAY_END = dt.time(18, 0)
 
 
 class BadInput(ValueError):
@@ -406,7 +403,7 @@ def plan_view(request: HttpRequest) -> HttpResponse:
         date=date_text,
         start=start_text,
         end=end_text,
-        workday=f"{WORKDAY_START:%H:%M}-{WORKDAY_END:%H:%M}",
+        workday=f"{DESK_DAY_START:%H:%M}-{DESK_DAY_END:%H:%M}",
     )
     return render(request, "plans/view.html", context)
 
@@ -444,7 +441,7 @@ def plan_book(request: HttpRequest, payload: dict[str, Any], floor_id: int) -> J
     date_text = str(payload.get("date", ""))
     if payload.get("whole_day") and space.kind == Space.Kind.DESK:
         _, start, end = parse_range(
-            office, date_text, f"{WORKDAY_START:%H:%M}", f"{WORKDAY_END:%H:%M}"
+            office, date_text, f"{DESK_DAY_START:%H:%M}", f"{DESK_DAY_END:%H:%M}"
         )
         now = timezone.now()
         if end <= now:

@@ -236,6 +236,8 @@ def test_cancelling_from_the_day_view_refreshes_the_row(member, member_client, r
 def test_a_member_cannot_cancel_someone_elses_booking(organisation, member_client, room):
     colleague = do_create_account(organisation, email="colleague@acme.test", password=PASSWORD)
     booking = do_book(room, booker=colleague, start=at(9), end=at(10))
+    page = member_client.get(f"/bookings/{booking.pk}/cancel/").content.decode()
+    assert "Cancel the booking</button>" not in page and "Only the person who booked" in page
     assert member_client.post(f"/bookings/{booking.pk}/cancel/").status_code == 403
     booking.refresh_from_db()
     assert booking.is_active
