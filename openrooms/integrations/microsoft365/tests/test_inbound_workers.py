@@ -11,10 +11,13 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.testing import wait_until
+from openrooms.accounts.models import Account
+from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
 from openrooms.integrations.microsoft365.models import CalendarSyncState
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
+    ALICE,
     SEINE,
     EmulatorControl,
     connect,
@@ -25,6 +28,7 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BOB = "bob@contoso.onmicrosoft.com"
+ORSAY = "paris-orsay@contoso.onmicrosoft.com"  # its booking assistant allows 120 minutes
 
 
 @pytest.fixture
@@ -80,4 +84,32 @@ def test_a_worker_brings_outlook_meetings_in_and_our_own_back_once(
         ("app", "confirmed"), ("outlook", "cancelled")]
     state = CalendarSyncState.objects.get(link__space=seine)
     assert state.delta_link and state.last_error == ""
+    assert not DBTaskResult.objects.filter(status="FAILED").exists()  # others may be queued
+
+
+def test_in_booker_mode_a_worker_learns_what_the_room_answered(
+    organisation, office, graph_settings, full_app, emulator_api, start_workers
+):
+    """Booker's calendar mode end to end: the worker writes each booking in Alice's calendar
+    with the room invited; the room's booking assistant answers; the worker's pulls bring the
+    answer back: accepted, or declined with the reason the booker sees."""
+    connect(organisation, graph_settings, full_app, "booker")
+    alice: Account = do_create_account(organisation, email=ALICE, password="x" * 12)
+    orsay = linked_room(organisation, office, ORSAY)
+    start, _ = slot(days=9, hour=8)
+    fits = do_book(orsay, booker=alice, start=start, end=start + dt.timedelta(hours=1))
+    later = start + dt.timedelta(hours=4)
+    too_long = do_book(orsay, booker=alice, start=later, end=later + dt.timedelta(hours=3))
+    start_workers(1, poll_seconds=0.3)
+
+    def answers() -> tuple[tuple[str, str], tuple[str, str]] | None:
+        found = tuple(Booking.objects.filter(pk=pk).values_list("status", "room_response")[0]
+                      for pk in (fits.pk, too_long.pk))
+        return found if all(response for _, response in found) else None
+
+    assert wait_until(answers, timeout=30) == (
+        ("confirmed", "accepted"), ("declined", "declined"))
+    assert "booking assistant" in Booking.objects.get(pk=too_long.pk).status_reason
+    # The accepted booking came back as the room's copy, not as a second booking.
+    assert not Booking.objects.filter(space=orsay, source="outlook").exists()
     assert not DBTaskResult.objects.filter(status="FAILED").exists()  # others may be queued
