@@ -249,7 +249,7 @@ class Subscriptions:
 
     def reauthorize(self, request: Request, caller: Caller, match: re.Match) -> Response:
         self._owned(caller, match["sub"])
-        return Response(200)
+        return Response(204)  # "subscription: reauthorize": 204 No Content
 
     # -- notifications ------------------------------------------------------------------------
     def notify_change(self, user_id: str, event_id: str, change_type: str) -> None:

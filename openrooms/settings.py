@@ -222,6 +222,14 @@ MICROSOFT_SYNC_DAYS_AHEAD = int(os.environ.get("MICROSOFT_SYNC_DAYS_AHEAD", "180
 MICROSOFT_SYNC_WINDOW_REFRESH_HOURS = float(
     os.environ.get("MICROSOFT_SYNC_WINDOW_REFRESH_HOURS", "24")
 )
+# Change notifications (webhooks), when PUBLIC_BASE_URL is an https address: each linked room's
+# subscription asks for this long (Graph's cap for Outlook events is 7 days; a lower cap in its
+# answer is taken instead) and is renewed once a third of it is left. A room with a live
+# subscription is still polled, as a safety net, this often.
+MICROSOFT_SUBSCRIPTION_MINUTES = int(os.environ.get("MICROSOFT_SUBSCRIPTION_MINUTES", "10080"))
+MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS = float(
+    os.environ.get("MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS", "900")
+)
 
 # Plan images: size and pixel caps (a decompression bomb is refused before decoding).
 PLAN_IMAGE_MAX_BYTES = int(os.environ.get("PLAN_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))

@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("openrooms.accounts.urls")),
     path("settings/", include("openrooms.spaces.urls")),
     path("settings/", include("openrooms.integrations.microsoft365.urls")),
+    path("hooks/microsoft365/", include("openrooms.integrations.microsoft365.hook_urls")),
     path("plan/", include(member_urlpatterns)),
     path("", include("openrooms.bookings.urls")),
 ]

@@ -95,7 +95,7 @@ def test_renew_reauthorize_get_and_delete(graph, receiver):
                           json={"expirationDateTime": in_minutes(4000)})
     assert renewed.status_code == 200
     assert renewed.json()["expirationDateTime"] > sub["expirationDateTime"]
-    assert graph.post(f"/subscriptions/{sub['id']}/reauthorize").status_code == 200
+    assert graph.post(f"/subscriptions/{sub['id']}/reauthorize").status_code == 204
     assert graph.get(f"/subscriptions/{sub['id']}").json()["id"] == sub["id"]
     assert graph.delete(f"/subscriptions/{sub['id']}").status_code == 204
     assert graph.get(f"/subscriptions/{sub['id']}").status_code == 404

@@ -1,7 +1,8 @@
 """The demo walk of issue 6, on `openrooms demo` itself (a subprocess on a fresh data folder,
 as `make demo` runs it), in real headless Chromium: paste the printed credentials, Test
 settings, import a room, place it on the plan, book it and find it on the emulator's calendar
-page, book a meeting there "as in Outlook" and find it on the plan."""
+page, book a meeting there "as in Outlook" and find it on the plan (Graph's change notification
+reaching the demo's HTTPS port makes that take seconds, not a polling interval)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ BANNER_FIELDS = {
     "tenant_id": r"Tenant ID\s+(\S+)",
     "secret_expires": r"Secret expires\s+(\S+)",
     "calendars": r"room calendars\s+(\S+)",
+    "notifications": r"notifications\s+webhooks to (\S+)",
 }
 
 
@@ -77,13 +79,13 @@ class Demo:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    port, emulator_port = free_port(), free_port()
+    port, emulator_port, webhook_port = free_port(), free_port(), free_port()
     env = {**os.environ, "OPENROOMS_DATA_DIR": str(tmp_path / "var"), "DATABASE_URL": "",
            "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(  # noqa: S603 - our own command
         [sys.executable, "-m", "openrooms.cli", "demo", "--port", str(port),
-         "--emulator-port", str(emulator_port)],
+         "--emulator-port", str(emulator_port), "--webhook-port", str(webhook_port)],
         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )

@@ -26,6 +26,7 @@ from openrooms.integrations.microsoft365.graph import (
     GraphFailure,
     Room,
     TokenFailure,
+    user_path,
 )
 from openrooms.integrations.microsoft365.models import Connection, RoomLink
 from openrooms.spaces.models import Office, Space
@@ -85,7 +86,12 @@ def do_save_connection(
 
 
 def do_disconnect(organisation: Organisation) -> None:
-    """Forgets the credentials; imported rooms and their bookings stay."""
+    """Forgets the credentials; imported rooms and their bookings stay. The rooms'
+    change-notification subscriptions are deleted first, while the credentials still exist
+    (best effort: a failure is logged, the disconnect goes on)."""
+    from openrooms.integrations.microsoft365 import webhooks  # it imports this module
+
+    webhooks.drop_subscriptions_of(organisation)
     Connection.objects.filter(organisation=organisation).delete()
 
 
@@ -281,7 +287,7 @@ def find_room_by_mailbox(client: GraphClient, mailbox: str) -> Room:
             "Reading the mailbox's calendar", "Calendars.ReadWrite", failure, mailbox
         ) from failure
     try:
-        user = client.get(f"users/{mailbox}", {"$select": "id,displayName,mail"})
+        user = client.get(user_path(mailbox), {"$select": "id,displayName,mail"})
     except GraphFailure as failure:
         raise RoomDirectoryFailure(
             "Reading the mailbox's name", "Directory.Read.All", failure, mailbox
@@ -310,5 +316,9 @@ def access_room_link_by_id(organisation: Organisation, link_id: object) -> RoomL
 
 
 def do_unlink_room(link: RoomLink) -> None:
-    """Stops syncing a room; the space and its bookings stay."""
+    """Stops syncing a room; the space and its bookings stay. Its change-notification
+    subscription is deleted at Microsoft once this commits (best effort)."""
+    from openrooms.integrations.microsoft365 import webhooks  # it imports this module
+
+    webhooks.drop_subscription_after_commit(link)
     link.delete()

@@ -12,7 +12,10 @@ import datetime as dt
 from django.utils import timezone
 from django_tasks import task
 
-from openrooms.integrations.microsoft365 import inbound, outbox, services
+from openrooms.integrations.microsoft365 import inbound, outbox, services, webhooks
+
+# A lifecycle task that finds another worker on the room's subscription tries again after this.
+LIFECYCLE_RETRY = dt.timedelta(seconds=5)
 
 
 @task()
@@ -25,8 +28,31 @@ def deliver_outbox(mailbox: str) -> int:
 @task()
 def pull_room_calendar(link_id: int) -> str:
     """Brings a linked room's Outlook meetings into bookings (calendarView/delta). Safe to run
-    twice at once: a per-room lease lets one pull the room, the other returns "busy"."""
-    return inbound.pull_with_lease(link_id)
+    twice at once: a per-room lease lets one pull the room, the other returns "busy" and marks
+    the room due, so the scheduler pulls it again after the first pull."""
+    # From now on a change notification queues another pull: this one may read too early.
+    webhooks.release_pull_claim(link_id)
+    return webhooks.pull_now(link_id)
+
+
+@task()
+def manage_subscription(link_id: int) -> str:
+    """Creates or renews the room's change-notification subscription; the scheduler enqueues
+    it for the rooms `webhooks.rooms_needing_subscription_work` returns."""
+    return webhooks.maintain_subscription(link_id)
+
+
+@task()
+def handle_lifecycle_event(link_id: int, subscription_id: str, event: str) -> str:
+    """Does what a lifecycle notification asks (receiver.py enqueues it once verified):
+    renew, recreate and resync, or pull. Tried again shortly while another worker is working
+    on the room's subscription."""
+    outcome = webhooks.handle_lifecycle_event(link_id, subscription_id, event)
+    if outcome == "busy":
+        handle_lifecycle_event.using(run_after=timezone.now() + LIFECYCLE_RETRY).enqueue(
+            link_id, subscription_id, event
+        )
+    return outcome
 
 
 def schedule_periodic_work(holder: str, *, interval: float) -> bool:
@@ -37,12 +63,19 @@ def schedule_periodic_work(holder: str, *, interval: float) -> bool:
     """
     if not outbox.acquire_lease("scheduler", holder, dt.timedelta(seconds=3 * interval)):
         return False
-    # Due retries, and entries whose on-commit enqueue was lost (a crash right after commit).
+    # Due retries, and entries whose on-commit enqueue was lost (a crash right after commit);
+    # a mailbox whose delivery is queued already is left to it (the `enqueued:` lease).
     for mailbox in outbox.mailboxes_with_due_entries():
-        deliver_outbox.enqueue(mailbox)
-    # Polling (webhooks are not there yet): each linked room every MICROSOFT_POLL_SECONDS.
+        outbox.enqueue_delivery(mailbox)
+    # Polling: each linked room every MICROSOFT_POLL_SECONDS, or, when Microsoft notifies us of
+    # its changes, every MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS as a safety net.
+    # A room whose pull is queued and not started yet gets no second one (the `pull-queued:`
+    # lease): a slow queue does not fill up with pulls of the same rooms.
     for link_id in inbound.rooms_due_for_pull():
-        pull_room_calendar.enqueue(link_id)
+        webhooks.request_pull(link_id)
+    # Change notifications need a public https address: subscriptions created and renewed.
+    for link_id in webhooks.rooms_needing_subscription_work():
+        manage_subscription.enqueue(link_id)
     if outbox.first_time_today("secret-expiry-warnings"):
         send_secret_expiry_warnings.enqueue()
     return True

@@ -103,8 +103,11 @@ def start_workers(
         "MICROSOFT_POLL_SECONDS": "0",
     }
 
-    def start(count: int, *, poll_seconds: float = 0) -> list[subprocess.Popen]:
+    def start(
+        count: int, *, poll_seconds: float = 0, extra_env: dict[str, str] | None = None
+    ) -> list[subprocess.Popen]:
         env["MICROSOFT_POLL_SECONDS"] = str(poll_seconds)
+        env.update(extra_env or {})
         for _ in range(count):
             log = (tmp_path / f"worker-{len(processes)}.log").open("w")
             processes.append(subprocess.Popen(

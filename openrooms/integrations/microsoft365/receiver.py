@@ -1,0 +1,111 @@
+"""Where Microsoft Graph delivers change and lifecycle notifications (webhooks.py subscribes).
+
+No login and no CSRF token: Graph cannot have either. A notification is trusted only when it
+names a subscription of ours and carries the clientState that subscription was given (compared
+in constant time); otherwise 403 and nothing is queued. Graph wants an answer within 3 s and
+throttles, then drops, endpoints slower than 2.9 s, so the views make no Graph call: they
+queue the work (a pull of the room's calendar, a lifecycle task) and answer 202.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openrooms.integrations.microsoft365 import webhooks
+from openrooms.integrations.microsoft365.tasks import handle_lifecycle_event
+
+logger = logging.getLogger(__name__)
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+class Notification(BaseModel):
+    """What the receiver needs of a change notification (`changeNotification`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subscription_id: str = Field(alias="subscriptionId", min_length=1, max_length=200)
+    client_state: str | None = Field(default=None, alias="clientState", max_length=1000)
+
+
+class Notifications(BaseModel):
+    value: list[Notification] = Field(min_length=1)
+
+
+class LifecycleNotification(Notification):
+    lifecycle_event: str = Field(alias="lifecycleEvent", max_length=100)
+
+
+class LifecycleNotifications(BaseModel):
+    value: list[LifecycleNotification] = Field(min_length=1)
+
+
+@csrf_exempt
+@require_POST
+def notifications(request: HttpRequest) -> HttpResponse:
+    """Changes to rooms' calendars: one pull queued per room named."""
+    if "validationToken" in request.GET:
+        return validation_answer(request)
+    batch = parse(request, Notifications)
+    if batch is None:
+        return HttpResponse("Not a change notification collection.", status=400,
+                            content_type="text/plain")
+    rooms = webhooks.verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
+    if rooms is None:
+        return refused(request)
+    for link_id in dict.fromkeys(rooms[n.subscription_id] for n in batch.value):
+        webhooks.request_pull(link_id)
+    return HttpResponse(status=202)
+
+
+@csrf_exempt
+@require_POST
+def lifecycle(request: HttpRequest) -> HttpResponse:
+    """reauthorizationRequired, subscriptionRemoved, missed: a task does what each asks."""
+    if "validationToken" in request.GET:
+        return validation_answer(request)
+    batch = parse(request, LifecycleNotifications)
+    if batch is None:
+        return HttpResponse("Not a lifecycle notification collection.", status=400,
+                            content_type="text/plain")
+    rooms = webhooks.verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
+    if rooms is None:
+        return refused(request)
+    for subscription_id, event in dict.fromkeys(
+        (n.subscription_id, n.lifecycle_event) for n in batch.value
+    ):
+        if event not in webhooks.LIFECYCLE_EVENTS:
+            logger.info("Lifecycle event %r of subscription %s ignored", event, subscription_id)
+            continue
+        handle_lifecycle_event.enqueue(rooms[subscription_id], subscription_id, event)
+    return HttpResponse(status=202)
+
+
+def validation_answer(request: HttpRequest) -> HttpResponse:
+    """Graph's check that the URL is ours, when it creates a subscription: the token back,
+    URL-decoded, as plain text, within 10 s. Escaped as Microsoft advises, though text/plain
+    and nosniff already keep a browser from running it (Graph never sends markup)."""
+    return HttpResponse(escape(request.GET["validationToken"]),
+                        content_type="text/plain; charset=utf-8")
+
+
+def parse(request: HttpRequest, model: type[Parsed]) -> Parsed | None:
+    try:
+        return model.model_validate_json(request.body)
+    except (ValidationError, ValueError, RequestDataTooBig):
+        return None
+
+
+def refused(request: HttpRequest) -> HttpResponse:
+    # Microsoft: a wrong clientState may come from a rogue actor; worth investigating.
+    logger.warning("Refused a notification naming an unknown subscription or a wrong "
+                   "clientState (from %s)", request.META.get("REMOTE_ADDR"))
+    return HttpResponse("Unknown subscription or wrong clientState.", status=403,
+                        content_type="text/plain")
