@@ -21,7 +21,7 @@ from openrooms.accounts.services import do_create_account, do_create_api_token
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
 from openrooms.integrations.microsoft365.graph import Room
-from openrooms.integrations.microsoft365.models import RoomLink
+from openrooms.integrations.microsoft365.models import OutboxEntry, RoomLink
 from openrooms.integrations.microsoft365.services import do_import_rooms
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
@@ -39,6 +39,7 @@ PARAMETER_KINDS = {
     "account": "account",
     "member": "account",
     "link": "room_link",
+    "entry": "outbox_entry",
 }
 # Parameters that name no object: filled with a plain value (the step of Test settings).
 PLAIN_PARAMETERS = {"index": "0"}
@@ -91,6 +92,12 @@ def foreign_ids(other_organisation, outsider) -> dict[str, int]:
         [Room(id="r", email_address="secret-room@globex.test", display_name="Linked")],
         room_lists={},
     )
+    entry = OutboxEntry.objects.create(
+        organisation=other_organisation, booking=booking, sequence=1,
+        kind=OutboxEntry.Kind.CREATE, mailbox="secret-room@globex.test",
+        state=OutboxEntry.State.FAILED, attempts=3, next_attempt_at=timezone.now(),
+        last_error="Globex's error",
+    )
     return {
         "office": office.pk,
         "floor": floor.pk,
@@ -99,6 +106,7 @@ def foreign_ids(other_organisation, outsider) -> dict[str, int]:
         "token": token.pk,
         "account": account.pk,
         "room_link": link.pk,
+        "outbox_entry": entry.pk,
     }
 
 

@@ -19,6 +19,27 @@ urlpatterns = [
         name="microsoft365_disconnect",
     ),
     path("integrations/microsoft365/help/", views.help_page, name="microsoft365_help"),
+    path("integrations/microsoft365/sync/", views.sync_health, name="microsoft365_sync"),
+    path(
+        "integrations/microsoft365/sync/rooms/",
+        views.sync_health_rooms,
+        name="microsoft365_sync_rooms",
+    ),
+    path(
+        "integrations/microsoft365/sync/rooms/<int:link_id>/resync/",
+        views.resync_room,
+        name="microsoft365_resync_room",
+    ),
+    path(
+        "integrations/microsoft365/sync/outbox/<int:entry_id>/retry/",
+        views.retry_outbox_entry,
+        name="microsoft365_retry_entry",
+    ),
+    path(
+        "integrations/microsoft365/sync/outbox/<int:entry_id>/give-up/",
+        views.give_up_outbox_entry,
+        name="microsoft365_give_up_entry",
+    ),
     path("meeting-rooms/manage/", views.manage_rooms, name="microsoft365_rooms"),
     path("meeting-rooms/manage/rooms/", views.room_listing, name="microsoft365_room_listing"),
     path("meeting-rooms/manage/import/", views.import_rooms, name="microsoft365_import_rooms"),

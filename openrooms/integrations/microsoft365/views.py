@@ -6,6 +6,7 @@ services, and render. Graph failures are shown with the Test settings wording.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,17 +18,18 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from openrooms import crypto
 from openrooms.accounts.decorators import admin_required, check_admin
 from openrooms.accounts.models import Organisation
-from openrooms.integrations.microsoft365 import diagnosis, services
+from openrooms.integrations.microsoft365 import diagnosis, health, outbox, services, webhooks
 from openrooms.integrations.microsoft365.diagnosis import StepResult
 from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm
 from openrooms.integrations.microsoft365.graph import GraphClient
-from openrooms.integrations.microsoft365.models import Connection, RoomLink
+from openrooms.integrations.microsoft365.models import Connection, OutboxEntry, RoomLink
 from openrooms.integrations.microsoft365.services import RoomDirectoryFailure, TenantRoom
 from openrooms.spaces.models import Office
 from openrooms.spaces.services import access_office_by_id, offices_of
@@ -60,8 +62,13 @@ def connection_settings(request: HttpRequest) -> HttpResponse:
         "connection": connection,
         "steps": [StepResult(**step) for step in connection.last_test_steps] if connection else [],
         # Change notifications need a public https address; without one the sync only polls.
-        "public_base_url": settings.PUBLIC_BASE_URL.startswith("https://"),
+        "webhooks": webhooks.webhooks_enabled(),
+        "plain_http_base_url": settings.PUBLIC_BASE_URL.startswith("http://"),
+        "linked_rooms": RoomLink.objects.filter(organisation=organisation).count(),
+        "live_subscriptions": webhooks.live_subscriptions(organisation).count(),
+        "polling": settings.MICROSOFT_POLL_SECONDS > 0,
         "poll_seconds": f"{settings.MICROSOFT_POLL_SECONDS:g}",
+        "safety_poll_seconds": f"{settings.MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS:g}",
     }
     return render(
         request, "microsoft365/settings.html", context,
@@ -144,6 +151,90 @@ def connection_or_404(request: HttpRequest) -> Connection:
     if connection is None:
         raise Http404("Office 365 is not connected.")
     return connection
+
+
+# Settings → Apps & Integrations → Office 365 → Sync health
+
+
+@admin_required
+def sync_health(request: HttpRequest) -> HttpResponse:
+    organisation = request.user.organisation
+    now = timezone.now()
+    rooms = health.room_health_of(organisation, now)
+    entries = health.entries_to_show(organisation, now)
+    bookings = health.conflicts_and_declines(organisation, now)
+    return render(request, "microsoft365/sync_health.html", {
+        "section": "sync_health",
+        "connection": services.connection_of(organisation),
+        "summary": health.summary_of(organisation, rooms, now),
+        "rooms": rooms,
+        "now": now,
+        "entries": entries[:health.ROWS_SHOWN],
+        "entries_total": entries.count(),
+        "bookings": bookings[:health.ROWS_SHOWN],
+        "bookings_total": bookings.count(),
+        "rows_shown": health.ROWS_SHOWN,
+    })
+
+
+@admin_required
+def sync_health_rooms(request: HttpRequest) -> HttpResponse:
+    """The room table alone: the page refreshes it every few seconds."""
+    now = timezone.now()
+    return render(request, "microsoft365/_sync_rooms.html", {
+        "rooms": health.room_health_of(request.user.organisation, now), "now": now,
+    })
+
+
+@require_POST
+@login_required
+def resync_room(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    check_admin(request)
+    health.do_request_resync(link)
+    messages.success(
+        request, f"Resync of {link.space.name} queued: its next pull reads the whole calendar "
+        "again and reconciles it with the bookings here.",
+    )
+    return redirect("microsoft365_sync")
+
+
+@require_POST
+@login_required
+def retry_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = outbox.access_outbox_entry_by_id(request.user.organisation, entry_id)
+    check_admin(request)
+    entry = outbox.do_retry_outbox_entry(entry, acting=request.user)
+    if entry.is_open:
+        messages.success(request, f"Retrying now: {describe_entry(entry)}.")
+    else:
+        messages.info(request, f"Nothing to retry: {describe_entry(entry)} is "
+                      f"{entry.get_state_display().lower()}.")
+    return redirect("microsoft365_sync")
+
+
+@login_required
+def give_up_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = outbox.access_outbox_entry_by_id(request.user.organisation, entry_id)
+    check_admin(request)
+    if request.method == "POST":
+        was_open = entry.is_open
+        entry = outbox.do_give_up_outbox_entry(entry, acting=request.user)
+        if entry.state == OutboxEntry.State.GIVEN_UP and was_open:
+            messages.success(
+                request, f"Gave up on {describe_entry(entry)}: it is no longer retried.",
+            )
+        else:
+            messages.info(request, f"Nothing to give up: {describe_entry(entry)} is "
+                          f"{entry.get_state_display().lower()}.")
+        return redirect("microsoft365_sync")
+    return render(request, "microsoft365/give_up.html", {"section": "sync_health", "entry": entry})
+
+
+def describe_entry(entry: OutboxEntry) -> str:
+    booking = entry.booking
+    start = timezone.localtime(booking.start, zoneinfo.ZoneInfo(booking.space.office.timezone))
+    return f"“{entry.get_kind_display()}” for {booking.space.name} on {start:%-d %b %Y, %H:%M}"
 
 
 # Settings → Meeting Rooms → Manage Rooms
