@@ -39,6 +39,10 @@ class Counters:
     per_endpoint: Counter = field(default_factory=Counter)
     per_mailbox: Counter = field(default_factory=Counter)
     max_concurrency: dict[str, int] = field(default_factory=dict)
+    # In flight at once counting the request refused for it: what the app asked for, so a
+    # client that ever breaks the limit shows here even though the emulator refused it.
+    max_requested: dict[str, int] = field(default_factory=dict)
+    over_limit: Counter = field(default_factory=Counter)  # 429s for a mailbox limit
     throttled: int = 0
     faults_served: int = 0
 
@@ -47,6 +51,8 @@ class Counters:
             "requests_per_endpoint": dict(self.per_endpoint),
             "requests_per_mailbox": dict(self.per_mailbox),
             "max_concurrency_per_mailbox": dict(self.max_concurrency),
+            "max_requested_concurrency_per_mailbox": dict(self.max_requested),
+            "over_limit_per_mailbox": dict(self.over_limit),
             "throttled_429": self.throttled,
             "faults_served": self.faults_served,
         }
@@ -119,14 +125,19 @@ class Throttle:
             recent = self._recent[key]
             while recent and recent[0] <= now - self.rate_window:
                 recent.popleft()
+            requested = self._active[key] + 1
+            peak = self.counters.max_requested.get(mailbox, 0)
+            self.counters.max_requested[mailbox] = max(peak, requested)
             if len(recent) >= self.rate_limit:
                 self.counters.throttled += 1
+                self.counters.over_limit[mailbox] += 1
                 wait = max(1, int(recent[0] + self.rate_window - now) + 1)
                 raise GraphError(429, "ApplicationThrottled",
                                  "Application is over its MailboxRateLimit limit.",
                                  headers={"Retry-After": str(wait)})
             if self._active[key] >= self.concurrency:
                 self.counters.throttled += 1
+                self.counters.over_limit[mailbox] += 1
                 # Outlook's wording for this limit (seen in 429 bodies, e.g. calcom/cal.diy#343).
                 raise GraphError(429, "ApplicationThrottled",
                                  "Application is over its MailboxConcurrency limit.",

@@ -86,6 +86,21 @@ def test_five_concurrent_requests_to_one_mailbox_get_a_429(graph, control):
     counters = control.get("/counters").json()
     assert counters["max_concurrency_per_mailbox"][ROOM] == 4
     assert counters["throttled_429"] >= 1
+    # What the client asked for: five at once, one over the limit.
+    assert counters["max_requested_concurrency_per_mailbox"][ROOM] == 5
+    assert counters["over_limit_per_mailbox"] == {ROOM: 1}
+
+
+def test_a_client_within_the_limit_leaves_no_over_limit_request_counted(graph, control):
+    control.post("/reset")
+    control.post("/faults", json={"kind": "slow", "delay_ms": 200, "path_contains": ROOM})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(
+            lambda _: graph.get(f"/users/{ROOM}/calendarView?{WINDOW}"), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    counters = control.get("/counters").json()
+    assert counters["max_requested_concurrency_per_mailbox"][ROOM] == 4
+    assert counters["over_limit_per_mailbox"] == {}
 
 
 def test_injected_503_for_a_share_and_a_count(graph, control):

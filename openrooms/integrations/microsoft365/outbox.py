@@ -3,7 +3,8 @@ Outlook by a worker, so a booking is never lost or doubled however Graph behaves
 
 Recording: `record_booking_change` receives `bookings.signals.booking_changed` inside the
 booking action's transaction and adds an `OutboxEntry` when the room is linked to Microsoft 365
-and the organisation is connected; the delivery task is enqueued only once that commits.
+and the organisation is connected; the delivery task is enqueued only once that commits, and
+only if none is queued for the mailbox already (`enqueue_delivery`).
 
 Delivering (`deliver_due_entries(mailbox)`, run by the `deliver_outbox` task):
 - a worker first takes one of the mailbox's few slots (a `WorkLease`), so however many worker
@@ -15,7 +16,9 @@ Delivering (`deliver_due_entries(mailbox)`, run by the `deliver_outbox` task):
 - a delivery converges the event on the booking as it is *now*: create (POST with the
   booking's transactionId, so Graph returns the first event if a retry repeats it, and after
   an uncertain answer we read the calendar back before trying again), move (PATCH) or cancel
-  (the organizer's `cancel` in the booker's calendar, DELETE in the room's);
+  (the organizer's `cancel` in the booker's calendar, DELETE in the room's); writing directly
+  to the room's calendar bypasses its booking assistant, so a create or a move there first
+  checks the room is free at those times;
 - a failure keeps the entry with its error and a next attempt time (Retry-After or capped
   exponential backoff); after a few attempts, or at once for a failure a person must fix, it
   is marked failed (shown to admins) and still retried until an admin gives up on it.
@@ -35,7 +38,6 @@ import zoneinfo
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -45,7 +47,13 @@ from django.utils import timezone
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.bookings.models import Booking
-from openrooms.integrations.microsoft365.graph import Event, GraphClient, GraphFailure
+from openrooms.integrations.microsoft365.graph import (
+    Event,
+    GraphClient,
+    GraphFailure,
+    event_path,
+    user_path,
+)
 from openrooms.integrations.microsoft365.models import (
     Connection,
     OutboxEntry,
@@ -113,13 +121,29 @@ def event_home(connection: Connection, link: RoomLink, booking: Booking) -> str:
     return link.mailbox.lower()
 
 
+# How long "a delivery of this mailbox is queued" holds when that delivery never starts (its
+# worker died, the queue was purged): then the next change or scheduler tick queues another.
+QUEUED_LEASE = dt.timedelta(seconds=30)
+
+
+def queued_key(mailbox: str) -> str:
+    return f"enqueued:{mailbox.lower()}"
+
+
 def enqueue_delivery(mailbox: str) -> None:
+    """Queues a delivery of the mailbox's due entries, unless one is queued and not started
+    yet: that one delivers them all, so each commit and each scheduler tick need not add
+    another task (`deliver_due_entries` clears the mark as it starts)."""
     # Imported here: tasks.py imports this module.
     from openrooms.integrations.microsoft365.tasks import deliver_outbox
 
+    mark = secrets.token_hex(8)  # a new holder each time: only a free or stale mark is taken
+    if not acquire_lease(queued_key(mailbox), mark, QUEUED_LEASE):
+        return
     try:
         deliver_outbox.enqueue(mailbox)
     except Exception:
+        release_lease(queued_key(mailbox), mark)
         # The entry is committed; the scheduler enqueues due entries it finds.
         logger.exception("Could not enqueue the outbox delivery for %s", mailbox)
 
@@ -234,6 +258,11 @@ def deliver_due_entries(mailbox: str, *, holder: str | None = None) -> int:
     """Delivers the mailbox's due entries, one after another; returns how many were handled."""
     holder = holder or holder_id()
     mailbox = mailbox.lower()
+    # From now on a change committed for the mailbox queues another delivery: this one may
+    # have looked at the entries already.
+    WorkLease.objects.filter(key=queued_key(mailbox), expires_at__gt=timezone.now()).update(
+        holder="", expires_at=timezone.now()
+    )
     handled = 0
     clients: dict[int, GraphClient] = {}
     try:
@@ -352,10 +381,7 @@ def write_to_outlook(entry: OutboxEntry, clients: dict[int, GraphClient]) -> str
         return create_event(client, entry, booking, link)
     if entry.kind == OutboxEntry.Kind.CREATE:
         return ""  # created by an earlier delivery of this entry
-    client.request(
-        "PATCH", event_path(entry.mailbox, booking.graph_event_id),
-        json_body=event_times(booking), mailbox=entry.mailbox,
-    )
+    move_event(client, entry.mailbox, booking, link, booking.graph_event_id)
     return ""
 
 
@@ -370,7 +396,7 @@ def create_event(
         existing = calendar_view(client, mailbox, booking.start, booking.end)
         ours = [e for e in existing if e.transaction_id == str(booking.transaction_id)]
         if ours:
-            adopt_event(client, mailbox, booking, ours[0])
+            adopt_event(client, mailbox, booking, link, ours[0])
             return ""
         check_room_is_free(booking, existing)
     payload = {
@@ -396,27 +422,35 @@ def create_event(
         if not in_room and failure.status == 404:
             reroute_to_room(entry, booking, link, failure)
         raise
-    adopt_event(client, mailbox, booking, event)
+    adopt_event(client, mailbox, booking, link, event)
     return ""
 
 
-def adopt_event(client: GraphClient, mailbox: str, booking: Booking, event: Event) -> None:
+def adopt_event(
+    client: GraphClient, mailbox: str, booking: Booking, link: RoomLink, event: Event
+) -> None:
     """Keeps the event's ids on the booking, and moves it if an earlier attempt created it
     with times the booking no longer has (Graph answers a repeated transactionId with the
     first event as it was)."""
     store_event_ids(booking, event)
     if (event.start.utc, event.end.utc) != (booking.start, booking.end):
-        client.request("PATCH", event_path(mailbox, event.id),
-                       json_body=event_times(booking), mailbox=mailbox)
+        move_event(client, mailbox, booking, link, event.id)
 
 
-def user_path(mailbox: str) -> str:
-    # An address may hold "/", "?" or "#" (RFC 5322 allows them): never let one reshape the URL.
-    return f"users/{quote(mailbox, safe='@')}"
-
-
-def event_path(mailbox: str, event_id: str) -> str:
-    return f"{user_path(mailbox)}/events/{quote(event_id, safe='=-_')}"
+def move_event(
+    client: GraphClient, mailbox: str, booking: Booking, link: RoomLink, event_id: str
+) -> None:
+    """PATCHes the event to the booking's times. In the room's own calendar the room must be
+    free then, as for a create: a direct write bypasses its booking assistant. On a clash the
+    event stays where it was and the entry fails with the conflict, for an admin to see."""
+    if mailbox == link.mailbox.lower():
+        others = [
+            e for e in calendar_view(client, mailbox, booking.start, booking.end)
+            if e.id != event_id and e.transaction_id != str(booking.transaction_id)
+        ]
+        check_room_is_free(booking, others, moving=True)
+    client.request("PATCH", event_path(mailbox, event_id),
+                   json_body=event_times(booking), mailbox=mailbox)
 
 
 def event_times(booking: Booking) -> dict[str, Any]:
@@ -448,7 +482,6 @@ def post_event(
             return Event.model_validate(response.json())
         except GraphFailure as failure:
             last = attempt == client.max_attempts
-            retry_after = str(failure.retry_after) if failure.retry_after is not None else None
             if failure.status in (429, 503):
                 if last:
                     raise
@@ -460,7 +493,7 @@ def post_event(
                     raise
             else:
                 raise
-            client.sleep(client.backoff(attempt, retry_after))
+            client.sleep(client.backoff(attempt, failure.retry_after))
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
@@ -493,16 +526,20 @@ def calendar_view(
     return [e for e in events if e.start.utc < end and e.end.utc > start]
 
 
-def check_room_is_free(booking: Booking, events: list[Event]) -> None:
+def check_room_is_free(booking: Booking, events: list[Event], *, moving: bool = False) -> None:
     busy = [e for e in events if not e.is_cancelled and e.show_as != "free"]
     if not busy:
         return
     zone = zoneinfo.ZoneInfo(booking.space.office.timezone)
     first = min(busy, key=lambda e: e.start.utc)
+    where = (
+        "the room's calendar still has the booking at its old time" if moving
+        else "the booking is not in the room's calendar"
+    )
     raise GraphFailure(
         f"{booking.space.name} is already booked in Outlook from "
         f"{first.start.utc.astimezone(zone):%Y-%m-%d %H:%M} to "
-        f"{first.end.utc.astimezone(zone):%H:%M}; the booking is not in the room's calendar. "
+        f"{first.end.utc.astimezone(zone):%H:%M}; {where}. "
         "Move or cancel one of the two, or give up on this change.",
         code="RoomConflict",
         permanent=True,
