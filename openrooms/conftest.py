@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -24,6 +26,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def save_screenshot(page: object, name: str) -> Path:
+    """Screenshots the whole page as docs/<name> when OPENROOMS_UPDATE_SCREENSHOTS is set (the
+    README's pictures), else into a temporary folder: a test run leaves the checkout as it was."""
+    folder = DOCS if os.environ.get("OPENROOMS_UPDATE_SCREENSHOTS") else Path(tempfile.mkdtemp())
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=True)
+    return folder / name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,8 +12,6 @@ from django.test import Client
 
 from openrooms.accounts.models import Account
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
 
 @pytest.fixture(autouse=True)
 def served_over_plain_http(settings: object, tmp_path: Path) -> None:

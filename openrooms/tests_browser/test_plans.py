@@ -16,10 +16,10 @@ from playwright.sync_api import Page, expect
 from openrooms.accounts.models import Account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
+from openrooms.conftest import save_screenshot
 from openrooms.demo.drawings import draw_plan
 from openrooms.spaces.models import Floor, Space
 from openrooms.spaces.services import do_create_space, do_place_space, do_replace_plan_image
-from openrooms.tests_browser.conftest import DOCS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -186,7 +186,7 @@ def test_an_admin_draws_the_office_plan(
     panel.locator("#plan-add-space").select_option(label="Studio (6 seats)")
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)
-    page.screenshot(path=str(DOCS / "plan-editor.png"), full_page=True)
+    save_screenshot(page, "plan-editor.png")
 
 
 def test_the_editor_works_with_touch_on_a_tablet(
@@ -307,4 +307,4 @@ def test_a_member_books_a_desk_from_the_plan(
     expect(popover).to_contain_text("Book desk")
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)
-    page.screenshot(path=str(DOCS / "plan-view.png"), full_page=True)
+    save_screenshot(page, "plan-view.png")

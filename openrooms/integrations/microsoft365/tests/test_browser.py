@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connections
 
-from openrooms.conftest import PASSWORD
+from openrooms.conftest import PASSWORD, save_screenshot
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.tests.conftest import app_named
 
@@ -19,7 +18,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-DOCS = Path(__file__).resolve().parents[4] / "docs"
 SEINE = "paris-seine@contoso.onmicrosoft.com"
 SAONE = "lyon-saone@contoso.onmicrosoft.com"
 
@@ -84,8 +82,7 @@ def test_an_admin_connects_office_365_and_imports_two_rooms(
     expect(page.get_by_text("All steps passed")).to_be_visible()
     expect(page.locator("#m365-status")).to_have_text("Connected")
     expect(page.locator(".m365-step-failed")).to_have_count(0)
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "office365-settings.png"), full_page=True)
+    save_screenshot(page, "office365-settings.png")
 
     page.get_by_role("link", name="import your rooms").click()
     expect(page.get_by_role("heading", name="Manage Rooms")).to_be_visible()

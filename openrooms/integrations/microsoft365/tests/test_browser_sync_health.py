@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from django.utils import timezone
 from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
-from openrooms.conftest import PASSWORD
+from openrooms.conftest import PASSWORD, save_screenshot
 from openrooms.integrations.microsoft365.models import OutboxEntry
 from openrooms.integrations.microsoft365.tests.outbox_helpers import SEINE, linked_room, slot
 from openrooms.integrations.microsoft365.tests.test_sync_health import (
@@ -33,7 +32,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-DOCS = Path(__file__).resolve().parents[4] / "docs"
 BASTILLE = "paris-bastille@contoso.onmicrosoft.com"
 
 
@@ -134,8 +132,7 @@ def test_an_admin_gives_up_on_a_failing_change(page: Any, one_failing_entry: Out
     row = page.locator(f"#outbox-entry-{entry.pk}")
     expect(row).to_contain_text("already booked in Outlook")
     expect(row).to_contain_text("Failing")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "sync-health.png"), full_page=True)
+    save_screenshot(page, "sync-health.png")
 
     row.get_by_role("link", name="Give up").click()
     expect(page.get_by_role("heading", name="Give up on this change?")).to_be_visible()
