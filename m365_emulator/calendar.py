@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import marshal
 import re
 import secrets
 import struct
@@ -67,6 +68,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from . import recurrence as rec
 from .errors import GraphError
@@ -134,6 +136,13 @@ class _Mailbox:
     policy: RoomPolicy | None
     items: dict[str, dict]
     transactions: dict[str, str]
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars), which is all an item holds: what
+    copy.deepcopy gives for it, done in C and ten times faster (a full sync of a busy room
+    copies hundreds of instances). marshal refuses anything that is not such data."""
+    return marshal.loads(marshal.dumps(value))  # noqa: S302 - bytes made the line before
 
 
 def _utc_now() -> datetime:
@@ -219,6 +228,8 @@ def _enum(value: object, allowed: set[str], type_name: str) -> str:
 
 
 def _preview(body: dict) -> str:
+    if not body.get("content"):
+        return ""
     text = re.sub(r"<[^>]*>", " ", str(body.get("content") or ""))
     return re.sub(r"\s+", " ", text).strip()[:255]
 
@@ -297,7 +308,7 @@ class CalendarStore:
     def create_event(self, user_id: str, payload: dict, *, event_id: str | None = None) -> dict:
         """POST /users/{id}/events: store the event with this mailbox as organizer."""
         with self._lock:
-            result = copy.deepcopy(self._create_event(user_id, payload, event_id))
+            result = _clone(self._create_event(user_id, payload, event_id))
             notes = self._drain()
         self._emit(notes)
         return result
@@ -309,35 +320,36 @@ class CalendarStore:
         accepted, the way a room's calendar holds what its assistant accepted.
         """
         with self._lock:
-            mailbox = self._mailbox(user_id)
-            item = self._create_event(user_id, payload, None, run_rba=False)
-            address = ((payload.get("organizer") or {}).get("emailAddress") or {}).get("address")
-            if address and address.lower() != mailbox.email.lower():
-                name = payload["organizer"]["emailAddress"].get("name") or address
-                item["organizer"] = {"emailAddress": {"name": name, "address": address}}
-                item["isOrganizer"] = False
-                item["responseStatus"] = {"response": "accepted", "time": item["createdDateTime"]}
-            result = copy.deepcopy(item)
+            result = _clone(self._seed_event(user_id, payload))
             notes = self._drain()
         self._emit(notes)
         return result
+
+    def seed_events(self, user_id: str, payloads: list[dict]) -> int:
+        """`seed_event` for many items at once (generated fixtures): one lock, no copies
+        returned, no change notifications (nobody can have subscribed yet)."""
+        with self._lock:
+            for payload in payloads:
+                self._seed_event(user_id, payload)
+            self._notes = []
+        return len(payloads)
 
     def list_events(self, user_id: str) -> list[dict]:
         """GET /users/{id}/events: single events and series masters, not their instances."""
         with self._lock:
             items = self._mailbox(user_id).items.values()
             listed = [i for i in items if i["type"] in ("singleInstance", "seriesMaster")]
-            return copy.deepcopy(sorted(listed, key=lambda i: i["createdDateTime"]))
+            return _clone(sorted(listed, key=lambda i: i["createdDateTime"]))
 
     def get_event(self, user_id: str, event_id: str) -> dict:
         """GET /users/{id}/events/{id}: a stored item or an occurrence."""
         with self._lock:
-            return copy.deepcopy(self._find_instance(self._mailbox(user_id), event_id))
+            return _clone(self._find_instance(self._mailbox(user_id), event_id))
 
     def update_event(self, user_id: str, event_id: str, patch: dict) -> dict:
         """PATCH semantics; patching an occurrence turns it into an exception."""
         with self._lock:
-            result = copy.deepcopy(self._update_event(user_id, event_id, patch))
+            result = _clone(self._update_event(user_id, event_id, patch))
             notes = self._drain()
         self._emit(notes)
         return result
@@ -372,56 +384,85 @@ class CalendarStore:
         """
         with self._lock:
             mailbox = self._mailbox(user_id)
-            return copy.deepcopy(self._view(mailbox, _aware(start), _aware(end)))
+            return _clone(self._view(mailbox, _aware(start), _aware(end)))
+
+    def instance_count(self, user_id: str, start: datetime, end: datetime) -> int:
+        """How many instances calendar_view would list (for benchmarks; nothing copied)."""
+        with self._lock:
+            return len(self._view(self._mailbox(user_id), _aware(start), _aware(end)))
 
     def delta_changes(
         self, user_id: str, start: datetime, end: datetime, since: int | None
     ) -> tuple[list[dict], int]:
         """calendarView/delta: (instances changed or removed since ``since``, new cursor)."""
         with self._lock:
-            mailbox = self._mailbox(user_id)
-            start, end = _aware(start), _aware(end)
-            current = self._view(mailbox, start, end)
-            if since is None:
-                return copy.deepcopy(current), self._seq
-            if since < self._history_floor:
-                # Outlook evicts old delta tokens from a bounded cache: 410 Gone, sync again
-                # (same code and message as the HTTP layer's delta.py).
-                raise GraphError(
-                    410,
-                    "SyncStateNotFound",
-                    "The sync state generation is no longer valid. Start a full sync again.",
-                )
-            items = [i for i in current if i["_seq"] > since]
-            present = {i["id"] for i in current}
-            removed: dict[str, None] = {}  # ordered set
-            for seq, owner, before in self._history:
-                if seq <= since or owner != user_id:
-                    continue
-                for old in self._instances_of(mailbox, before, start, end, tombstone=True):
-                    if old["id"] not in present:
-                        removed[old["id"]] = None
-            items = copy.deepcopy(items) + [
-                {
-                    "@odata.type": "#microsoft.graph.event",
-                    "id": i,
-                    "@removed": {"reason": "deleted"},
-                }
-                for i in removed
-            ]
-            return items, self._seq
+            return _clone(self._delta_changes(user_id, start, end, since)[0]), self._seq
+
+    def delta_page(
+        self, user_id: str, start: datetime, end: datetime, since: int | None, *,
+        size: int, encode: Callable[[list[dict]], str],
+    ) -> tuple[str, list[dict], int]:
+        """`delta_changes` with its first ``size`` items handed to ``encode`` while the lock is
+        held, so they are not copied: (what encode made of them, copies of the rest, cursor).
+        A full sync of a busy room is hundreds of instances; copying them was a fifth of the
+        emulator's time."""
+        with self._lock:
+            items, cursor = self._delta_changes(user_id, start, end, since)
+            return encode(items[:size]), _clone(items[size:]), cursor
+
+    def _delta_changes(
+        self, user_id: str, start: datetime, end: datetime, since: int | None
+    ) -> tuple[list[dict], int]:
+        """delta_changes without copies: the items are the store's own (lock held)."""
+        mailbox = self._mailbox(user_id)
+        start, end = _aware(start), _aware(end)
+        current = self._view(mailbox, start, end)
+        if since is None:
+            return current, self._seq
+        if since < self._history_floor:
+            # Outlook evicts old delta tokens from a bounded cache: 410 Gone, sync again
+            # (same code and message as the HTTP layer's delta.py).
+            raise GraphError(
+                410,
+                "SyncStateNotFound",
+                "The sync state generation is no longer valid. Start a full sync again.",
+            )
+        items = [i for i in current if i["_seq"] > since]
+        present = {i["id"] for i in current}
+        removed: dict[str, None] = {}  # ordered set
+        for seq, owner, before in self._history:
+            if seq <= since or owner != user_id:
+                continue
+            for old in self._instances_of(mailbox, before, start, end, tombstone=True):
+                if old["id"] not in present:
+                    removed[old["id"]] = None
+        items = items + [
+            {
+                "@odata.type": "#microsoft.graph.event",
+                "id": i,
+                "@removed": {"reason": "deleted"},
+            }
+            for i in removed
+        ]
+        return items, self._seq
 
     def render(
         self, event: dict, *, timezone: str = "UTC", select: list[str] | None = None
     ) -> dict:
-        """An event or instance as Graph's JSON, times in ``timezone``; $select keeps id+etag."""
+        """An event or instance as Graph's JSON, times in ``timezone``; $select keeps id+etag.
+
+        The answer shares nested values with ``event``, which must be the caller's own copy
+        (every public method of the store returns copies)."""
         zone = rec.resolve_zone(timezone)
+        utc = zone is UTC
         label = timezone or "UTC"
         if "@removed" in event:
             return dict(event)
         own_zone = rec.resolve_zone(event.get("originalStartTimeZone"))
 
         def when(value: dict) -> dict:
+            if utc and not event.get("isAllDay"):
+                return {"dateTime": value["dateTime"], "timeZone": label}  # stored in UTC
             moment = _utc_of(value)
             if event.get("isAllDay"):
                 # All-day events float: the same dates whatever zone is asked for.
@@ -466,18 +507,18 @@ class CalendarStore:
             "isDraft": False,
             "hideAttendees": event.get("hideAttendees", False),
             "originalStart": event.get("originalStart"),
-            "responseStatus": copy.deepcopy(event.get("responseStatus")),
+            "responseStatus": event.get("responseStatus"),
             "body": {
                 "contentType": body.get("contentType", "text"),
                 "content": body.get("content", ""),
             },
             "start": when(event["start"]),
             "end": when(event["end"]),
-            "location": copy.deepcopy(event.get("location")),
-            "locations": copy.deepcopy(event.get("locations") or []),
-            "recurrence": copy.deepcopy(event.get("recurrence")),
-            "attendees": copy.deepcopy(event.get("attendees") or []),
-            "organizer": copy.deepcopy(event.get("organizer")),
+            "location": event.get("location"),
+            "locations": event.get("locations") or [],
+            "recurrence": event.get("recurrence"),
+            "attendees": event.get("attendees") or [],
+            "organizer": event.get("organizer"),
             "onlineMeeting": None,
         }
         if shaped["originalStart"] is None:
@@ -515,7 +556,7 @@ class CalendarStore:
         """The mailbox's stored items (masters, exceptions, single events), by start."""
         with self._lock:
             items = self._mailbox(user_id).items.values()
-            return copy.deepcopy(sorted(items, key=lambda i: (i["start"]["dateTime"], i["id"])))
+            return _clone(sorted(items, key=lambda i: (i["start"]["dateTime"], i["id"])))
 
     @property
     def cursor(self) -> int:
@@ -591,7 +632,7 @@ class CalendarStore:
         """Log a change: bump the sequence, changeKey and timestamps, queue the notification."""
         self._seq += 1
         if before is not None:
-            self._history.append((self._seq, mailbox.user_id, copy.deepcopy(before)))
+            self._history.append((self._seq, mailbox.user_id, _clone(before)))
             if len(self._history) > HISTORY_LIMIT + HISTORY_TRIM:
                 self._history_floor = self._history[HISTORY_TRIM - 1][0]
                 del self._history[:HISTORY_TRIM]
@@ -646,6 +687,23 @@ class CalendarStore:
             result["recurrence"] = base.get("recurrence") if base else None
         return result
 
+    def _seed_event(self, user_id: str, payload: dict) -> dict:
+        mailbox = self._mailbox(user_id)
+        item = self._create_event(user_id, payload, None, run_rba=False)
+        address = ((payload.get("organizer") or {}).get("emailAddress") or {}).get("address")
+        if address and address.lower() != mailbox.email.lower():
+            name = payload["organizer"]["emailAddress"].get("name") or address
+            item["organizer"] = {"emailAddress": {"name": name, "address": address}}
+            item["isOrganizer"] = False
+            item["responseStatus"] = {"response": "accepted", "time": item["createdDateTime"]}
+            for attendee in item["attendees"]:
+                if attendee["emailAddress"]["address"].lower() == mailbox.email.lower():
+                    attendee["status"] = dict(item["responseStatus"])
+        if payload.get("isCancelled"):
+            # As a cancellation leaves a room's copy when RemoveCanceledMeetings is false.
+            item.update(isCancelled=True, showAs="free", subject="Canceled: " + item["subject"])
+        return item
+
     def _create_event(
         self, user_id: str, payload: dict, event_id: str | None, *, run_rba: bool = True
     ) -> dict:
@@ -663,7 +721,7 @@ class CalendarStore:
         now = _stamp(self._now())
         item: dict = {"id": event_id or _new_id(), "createdDateTime": now}
         for field, default in WRITABLE_DEFAULTS.items():
-            item[field] = copy.deepcopy(payload.get(field, default))
+            item[field] = _clone(payload.get(field, default))
         self._check_enums(item)
         item.update(
             {
@@ -752,7 +810,8 @@ class CalendarStore:
         self, master: dict, until: datetime, after: datetime | None = None
     ) -> list[dict]:
         """The series' occurrences starting before ``until`` (and ending at or after ``after``),
-        cancelled ones left out."""
+        cancelled ones left out. Their nested values (attendees, body...) are the master's
+        own: a caller that keeps or changes an occurrence clones it first."""
         zone = rec.resolve_zone(master["originalStartTimeZone"])
         end_zone = rec.resolve_zone(master["originalEndTimeZone"])
         master_start = _utc_of(master["start"]).astimezone(zone).replace(tzinfo=None)
@@ -769,7 +828,7 @@ class CalendarStore:
             end = rec.to_utc(local + length, end_zone)
             if (after is not None and end < after) or _stamp(start) in cancelled:
                 continue
-            occurrence = copy.deepcopy(shared)
+            occurrence = dict(shared)  # nested values stay the master's: see the docstring
             occurrence.update(
                 {
                     "id": _occurrence_id(master["id"], start),
@@ -847,19 +906,20 @@ class CalendarStore:
             raise _invalid("An occurrence of a series cannot have a recurrence.")
         # Validate everything before touching the stored item, so a 400 changes nothing.
         times = self._times(patch, target)
-        fields = {f: copy.deepcopy(patch[f]) for f in WRITABLE_DEFAULTS if f in patch}
+        fields = {f: _clone(patch[f]) for f in WRITABLE_DEFAULTS if f in patch}
         probe = {k: fields.get(k, target[k]) for k in ("showAs", "sensitivity", "importance")}
         self._check_enums(probe)
         fields.update(probe)
         attendees = self._attendees(patch["attendees"]) if "attendees" in patch else None
         if target["type"] == "occurrence":
             # Graph keeps the occurrence's id when the change makes it an exception.
-            item = {**target, "type": "exception", "_cancelled": [], "_rooms": {}, "_origin": None}
+            item = {**_clone(target), "type": "exception", "_cancelled": [], "_rooms": {},
+                    "_origin": None}
             before = None
             mailbox.items[item["id"]] = item
         else:
             item = target
-            before = copy.deepcopy(item)
+            before = _clone(item)
         moved = (
             times["start"] != item["start"]
             or times["end"] != item["end"]
@@ -908,7 +968,7 @@ class CalendarStore:
         return item
 
     def _reset_room_responses(self, mailbox: _Mailbox, master: dict) -> None:
-        before = copy.deepcopy(master)
+        before = _clone(master)
         rooms = {self._mailboxes[r].email.lower() for r in self._invited_rooms(mailbox, master)}
         for attendee in master["attendees"]:
             if attendee["emailAddress"]["address"].lower() in rooms:
@@ -925,13 +985,13 @@ class CalendarStore:
         if drop_all:
             master["_cancelled"] = []
         for exception in exceptions:
-            before = copy.deepcopy(exception)
+            before = _clone(exception)
             if drop_all:
                 del mailbox.items[exception["id"]]
                 self._record(mailbox, exception, "deleted", before)
                 continue
             for field in (*WRITABLE_DEFAULTS, "attendees"):
-                exception[field] = copy.deepcopy(master[field])
+                exception[field] = _clone(master[field])
             self._record(mailbox, exception, "updated", before)
 
     def _delete_event(self, user_id: str, event_id: str) -> None:
@@ -942,7 +1002,7 @@ class CalendarStore:
             if target["type"] == "exception":
                 del mailbox.items[target["id"]]
                 self._record(mailbox, target, "deleted", target)
-            before = copy.deepcopy(master)
+            before = _clone(master)
             master["_cancelled"] = sorted(
                 {*master["_cancelled"], _stamp(_parse_wall(target["originalStart"]))}
             )
@@ -1064,7 +1124,7 @@ class CalendarStore:
         elif copy_id is not None:
             del item["_rooms"][room_id]
             self._remove_room_copy(room, copy_id)
-        before = copy.deepcopy(item)
+        before = _clone(item)
         for attendee in item["attendees"]:
             if attendee["emailAddress"]["address"].lower() == room.email.lower():
                 time = _stamp(self._now()) if response != "none" else NO_TIME
@@ -1075,7 +1135,7 @@ class CalendarStore:
         """What the room's copy of an organizer's item (or exception) holds."""
         policy = room.policy or RoomPolicy()
         fields = {
-            k: copy.deepcopy(v)
+            k: _clone(v)
             for k, v in source.items()
             if not k.startswith("_")
             and k not in ("id", "createdDateTime", "changeKey", "lastModifiedDateTime")
@@ -1139,7 +1199,7 @@ class CalendarStore:
             room_item.update({"_cancelled": [], "_rooms": {}})
             before = None
         else:
-            room_item, before = existing, copy.deepcopy(existing)
+            room_item, before = existing, _clone(existing)
             room_item.update(fields)
         room_item["_origin"] = {"user": organizer.user_id, "id": item["id"]}
         room_item["_cancelled"] = list(item.get("_cancelled") or [])
@@ -1169,7 +1229,7 @@ class CalendarStore:
             fields = self._room_fields(room, organizer, exception)
             fields.update({"seriesMasterId": room_item["id"], "type": "exception"})
             current = room.items.get(room_id)
-            before = copy.deepcopy(current) if current else None
+            before = _clone(current) if current else None
             room_exception = current or {"id": room_id, "createdDateTime": _stamp(self._now())}
             room_exception.update(fields)
             room_exception.update({"_cancelled": [], "_rooms": {}, "_origin": None})
@@ -1195,7 +1255,7 @@ class CalendarStore:
             if item["id"] == copy_id or (
                 item["type"] == "exception" and item["seriesMasterId"] == copy_id
             ):
-                before = copy.deepcopy(item)
+                before = _clone(item)
                 item["isCancelled"] = True
                 item["showAs"] = "free"
                 if not str(item.get("subject", "")).startswith("Canceled: "):

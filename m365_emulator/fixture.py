@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,22 @@ class Mailbox:
     job_title: str | None = None
 
 
+@dataclass(frozen=True)
+class MeetingPlan:
+    """`generate_meetings`: a busy tenant's room calendars, made up deterministically (see
+    README "Fixture format")."""
+
+    rooms: str = "generated"  # "generated": the gen-room-* mailboxes; "all": every room
+    days_back: int = 45
+    days_ahead: int = 45
+    per_day: int = 6
+    recurring_share: float = 0.25
+    private_share: float = 0.05
+    cancelled_share: float = 0.02
+    time_zone: str = "Europe/London"
+    seed: int = 1
+
+
 @dataclass
 class Tenant:
     id: str
@@ -62,6 +80,8 @@ class Tenant:
     mailboxes: list[Mailbox]
     room_lists: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    meeting_plan: MeetingPlan | None = None
+    today: date = field(default_factory=date.today)
 
     @property
     def default_domain(self) -> str:
@@ -174,8 +194,133 @@ def parse_fixture(data: dict[str, Any], *, today: date | None = None) -> Tenant:
          "id": rl.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, rl["emailAddress"]))}
         for rl in lists
     ]
+    plan = data.get("generate_meetings")
+    known = {f.name for f in fields(MeetingPlan)}
+    if plan is not None and set(plan) - known:
+        raise ValueError(f"generate_meetings: unknown keys {sorted(set(plan) - known)}")
     return Tenant(
         id=t["id"], display_name=t.get("display_name", domains[0]), domains=domains, apps=apps,
         mailboxes=mailboxes, room_lists=room_lists,
         events=_expand_dates(data.get("events", []), today),
+        meeting_plan=MeetingPlan(**plan) if plan is not None else None, today=today,
     )
+
+
+# --- generated meetings ----------------------------------------------------------------------
+
+DAY_START = time(8)  # meetings between 08:00 and 18:00 in the plan's zone, on half hours
+SLOTS_A_DAY = 20
+TOPICS = ("Sprint planning", "1:1", "Customer call", "Design review", "Interviews",
+          "Budget review", "Team sync", "Training", "Retrospective", "Board preparation")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
+
+
+def generated_meetings(tenant: Tenant) -> Iterator[tuple[Mailbox, dict[str, Any]]]:
+    """(room mailbox, event payload) for every meeting `generate_meetings` asks for.
+
+    Each room gets, on working days in [today - days_back, today + days_ahead), about
+    `per_day` meetings of 30, 60 or 90 minutes between 08:00 and 18:00 that never overlap:
+    weekly series take `recurring_share` of them, single meetings the rest. A meeting is what
+    the room's booking assistant leaves in its calendar after accepting a user's invitation
+    (organizer a user, subject per the room's DeleteSubject/AddOrganizerToSubject, private flag
+    cleared), except the `private_share` written straight into the room's calendar as private
+    meetings; `cancelled_share` are kept cancelled, as RemoveCanceledMeetings=false leaves them.
+    Generated from `seed` and the room's address: the same fixture gives the same calendars.
+    """
+    plan = tenant.meeting_plan
+    if plan is None:
+        return
+    people = [m for m in tenant.mailboxes if not m.is_room and not m.on_premises]
+    rooms = [m for m in tenant.rooms() if not m.on_premises
+             and (plan.rooms == "all" or m.email.startswith("gen-room-"))]
+    first = tenant.today - timedelta(days=plan.days_back)
+    days = [first + timedelta(days=n) for n in range(plan.days_back + plan.days_ahead)]
+    working = [day for day in days if day.weekday() < 5]
+    if not working:
+        return
+    for room in rooms:
+        yield from _room_meetings(plan, room, people, working)
+
+
+def _room_meetings(plan: MeetingPlan, room: Mailbox, people: list[Mailbox],
+                   working: list[date]) -> Iterator[tuple[Mailbox, dict[str, Any]]]:
+    rng = random.Random(f"{plan.seed}:{room.email.lower()}")
+    weekly: list[list[bool]] = [[False] * SLOTS_A_DAY for _ in WEEKDAYS]
+    series_count = round(plan.per_day * len(WEEKDAYS) * plan.recurring_share)
+    series_by_day = [0] * len(WEEKDAYS)
+    for _ in range(series_count):
+        weekday, length = rng.randrange(len(WEEKDAYS)), rng.choice((1, 2, 2))
+        slot = _free_slot(rng, weekly[weekday], length)
+        if slot is None:
+            continue
+        series_by_day[weekday] += 1
+        day = next((d for d in working if d.weekday() == weekday), None)
+        if day is None:
+            continue
+        recurrence = {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [WEEKDAYS[weekday]],
+                        "firstDayOfWeek": "monday"},
+            "range": {"type": "endDate", "startDate": day.isoformat(),
+                      "endDate": working[-1].isoformat()},
+        }
+        yield room, _meeting(plan, rng, room, people, day, slot, length, recurrence)
+    for day in working:
+        taken = list(weekly[day.weekday()])
+        wanted = plan.per_day - series_by_day[day.weekday()] + rng.choice((-1, 0, 0, 1))
+        for _ in range(max(wanted, 0)):
+            length = rng.choices((1, 2, 3), weights=(4, 5, 1))[0]
+            slot = _free_slot(rng, taken, length)
+            if slot is not None:
+                yield room, _meeting(plan, rng, room, people, day, slot, length, None)
+
+
+def _free_slot(rng: random.Random, taken: list[bool], length: int) -> int | None:
+    """A random start among the half hours where `length` free ones follow; marks them."""
+    starts = [s for s in range(SLOTS_A_DAY - length + 1) if not any(taken[s:s + length])]
+    if not starts:
+        return None
+    slot = rng.choice(starts)
+    taken[slot:slot + length] = [True] * length
+    return slot
+
+
+def _meeting(plan: MeetingPlan, rng: random.Random, room: Mailbox, people: list[Mailbox],
+             day: date, slot: int, length: int, recurrence: dict | None) -> dict[str, Any]:
+    start = datetime.combine(day, DAY_START) + timedelta(minutes=30 * slot)
+    end = start + timedelta(minutes=30 * length)
+    payload: dict[str, Any] = {
+        "start": {"dateTime": start.isoformat(), "timeZone": plan.time_zone},
+        "end": {"dateTime": end.isoformat(), "timeZone": plan.time_zone},
+        "location": {"displayName": room.display_name},
+        "showAs": "busy",
+    }
+    if recurrence is not None:
+        payload["recurrence"] = recurrence
+    topic = rng.choice(TOPICS)
+    private = rng.random() < plan.private_share
+    if private or not people:
+        # Written straight into the room's calendar: the room is the organizer and nothing
+        # strips the private flag or the subject.
+        payload.update(subject=topic, sensitivity="private" if private else "normal")
+    else:
+        organizer = rng.choice(people)
+        guests = rng.sample(people, k=min(len(people), rng.randint(1, 3)))
+        policy = room.policy or {}
+        subject = topic
+        if policy.get("auto_accept", True) and policy.get("add_organizer_to_subject", True):
+            subject = organizer.display_name
+        elif policy.get("auto_accept", True) and policy.get("delete_subject", True):
+            subject = ""
+        payload.update(
+            subject=subject, sensitivity="normal",
+            organizer={"emailAddress": {"name": organizer.display_name,
+                                        "address": organizer.email}},
+            attendees=[*({"type": "required",
+                          "emailAddress": {"name": g.display_name, "address": g.email}}
+                         for g in guests if g is not organizer),
+                       {"type": "resource",
+                        "emailAddress": {"name": room.display_name, "address": room.email}}],
+        )
+    if recurrence is None and rng.random() < plan.cancelled_share:
+        payload["isCancelled"] = True
+    return payload

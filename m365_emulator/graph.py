@@ -25,6 +25,9 @@ from .odata import apply_list_query
 from .throttling import Fault, Throttle
 
 GRAPH_CONTEXT = "https://graph.microsoft.com/v1.0/$metadata"
+# Stands for a page's items, encoded beforehand, in a body being encoded (a NUL cannot be in
+# the context or a link, so this string occurs once).
+ENCODED_VALUE = "\x00value\x00"
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 
@@ -35,6 +38,9 @@ class GraphOptions:
     places_page_size: int = 100  # Places default page per "List places"
     users_page_size: int = 100
     delta_page_size: int = 10
+    # The most an Outlook collection page holds, whatever $top or odata.maxpagesize asks
+    # ($top of "List messages": 1 to 1000; Microsoft documents no other cap for events).
+    max_page_size: int = 1000
 
 
 Handler = Callable[[Request, Caller, re.Match], Response]
@@ -262,7 +268,7 @@ class GraphApi:
         prefer = _parse_prefer(request).get("odata.maxpagesize")
         top = request.query.get("$top")
         try:
-            return max(1, int(top or prefer or default))
+            return min(max(1, int(top or prefer or default)), self.options.max_page_size)
         except ValueError:
             raise GraphError(400, "BadRequest", f"Invalid $top value '{top}'.") from None
 
@@ -331,29 +337,37 @@ class GraphApi:
     def calendar_view_delta(self, request: Request, caller: Caller, match: re.Match) -> Response:
         mailbox = self.calendar_mailbox(caller, match["user"])
         size = _parse_prefer(request).get("odata.maxpagesize")
-        page_size = int(size) if size and size.isdigit() else self.options.delta_page_size
+        page_size = min(int(size) if size and size.isdigit() and int(size) > 0
+                        else self.options.delta_page_size, self.options.max_page_size)
         skiptoken, deltatoken = request.query.get("$skiptoken"), request.query.get("$deltatoken")
         path = f"/users/{match['user']}/calendarView/delta"
+
+        timezone = _parse_prefer(request).get("outlook.timezone", "UTC")
+
+        def encode(page: list[dict[str, Any]]) -> str:
+            return json.dumps([self._delta_item(item, timezone) for item in page],
+                              check_circular=False)  # rendered afresh: no cycles
+
         try:
             if skiptoken:
                 state, items, cursor = self.delta.take_pages(skiptoken, mailbox.id)
+                value, rest = encode(items[:page_size]), items[page_size:]
             else:
                 if deltatoken:
                     state = self.delta.read_delta_token(deltatoken, mailbox.id)
                 else:
                     raw_start, raw_end, _, _ = _window(request)
                     state = DeltaState(mailbox.id, raw_start, raw_end, None)
-                items, cursor = self.store.delta_changes(
+                value, rest, cursor = self.store.delta_page(
                     mailbox.id, _parse_window_value(state.start),
-                    _parse_window_value(state.end), state.since)
+                    _parse_window_value(state.end), state.since, size=page_size, encode=encode)
         except GraphError as error:
             if error.status == 410:
                 error.headers["Location"] = self._restart_link(path, request)
             raise
-        page, rest = items[:page_size], items[page_size:]
         body: dict[str, Any] = {
             "@odata.context": f"{GRAPH_CONTEXT}#Collection(event)",
-            "value": [self._delta_item(request, item) for item in page],
+            "value": ENCODED_VALUE,
         }
         if rest:
             token = self.delta.save_pages(state, rest, cursor)
@@ -361,12 +375,14 @@ class GraphApi:
         else:
             token = self.delta.delta_token(mailbox.id, state.start, state.end, cursor)
             body["@odata.deltaLink"] = f"{self.graph_url}{path}?$deltatoken={token}"
-        return Response.json(200, body, self._tz_headers(request))
+        # json.dumps(body) with the page's items already encoded: the same bytes.
+        text = json.dumps(body).replace(json.dumps(ENCODED_VALUE), value, 1)
+        return Response(200, text.encode(), {"Content-Type": "application/json; charset=utf-8",
+                                             **self._tz_headers(request)})
 
-    def _delta_item(self, request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    def _delta_item(self, item: dict[str, Any], timezone: str) -> dict[str, Any]:
         if "@removed" in item:
             return {"@odata.type": "#microsoft.graph.event", **item}
-        timezone = _parse_prefer(request).get("outlook.timezone", "UTC")
         return self.store.render(item, timezone=timezone)
 
     def _restart_link(self, path: str, request: Request) -> str:

@@ -11,7 +11,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from openrooms.integrations.microsoft365.graph import GraphClient, GraphFailure, TokenFailure
+from openrooms.integrations.microsoft365.graph import (
+    GraphClient,
+    GraphFailure,
+    TokenFailure,
+    event_path,
+    user_path,
+)
 
 CONSENT_STEPS = (
     "In the Azure portal open App registrations → your app → API permissions. If {permission} "
@@ -197,7 +203,7 @@ def check_calendars(client: GraphClient, also_write: bool) -> StepResult:
 def write_and_delete_probe(client: GraphClient, mailbox: str, now: dt.datetime) -> None:
     start = now + dt.timedelta(days=1)
     event = client.request(
-        "POST", f"users/{mailbox}/events", mailbox=mailbox, retry=True,
+        "POST", f"{user_path(mailbox)}/events", mailbox=mailbox, retry=True,
         json_body={
             "subject": "openrooms connection test (deleted at once)",
             "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
@@ -209,7 +215,7 @@ def write_and_delete_probe(client: GraphClient, mailbox: str, now: dt.datetime) 
             "transactionId": str(uuid.uuid4()),
         },
     ).json()
-    client.request("DELETE", f"users/{mailbox}/events/{event['id']}", mailbox=mailbox)
+    client.request("DELETE", event_path(mailbox, event["id"]), mailbox=mailbox)
 
 
 STEPS = [

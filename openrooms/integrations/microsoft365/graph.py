@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import ssl
 import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,6 +33,9 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RETRYABLE_STATUSES = {429, 503, 504}
 MAILBOX_CONCURRENCY = 4
 BATCH_LIMIT = 20
+# The longest Retry-After we believe: Outlook's throttling windows are minutes long, so a
+# larger value is a broken header and must not park a booking for days.
+RETRY_AFTER_CAP_SECONDS = 3600.0
 
 
 class GraphFailure(Exception):
@@ -125,6 +130,8 @@ class DateTimeTimeZone(GraphModel):
     @property
     def utc(self) -> dt.datetime:
         """The moment in UTC. Graph writes seven fractional digits; seconds are enough here."""
+        if self.time_zone == "UTC":  # what we ask for (Prefer: outlook.timezone="UTC")
+            return dt.datetime.fromisoformat(self.date_time[:19]).replace(tzinfo=dt.UTC)
         try:
             zone: dt.tzinfo = zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -160,12 +167,12 @@ class Recipient(GraphModel):
     email_address: EmailAddress | None = None
 
 
-class CalendarItem(GraphModel):
+class CalendarInstance(GraphModel):
     """An instance as calendarView/delta reports it, or its removal.
 
     Delta ignores `$select` (the contract, section 4), so Graph sends whole events: this model
-    keeps only what the inbound sync needs and the raw JSON (body, attendees' other fields,
-    location, online meeting links...) is dropped as soon as the page is parsed.
+    keeps only what the inbound sync needs and the raw JSON (body, attendees, location, online
+    meeting links...) is dropped while the page is parsed.
     """
 
     id: str
@@ -181,11 +188,16 @@ class CalendarItem(GraphModel):
     type: str | None = None
     series_master_id: str | None = None
     organizer: Recipient | None = None
-    attendees: list[Attendee] = []
 
     @property
     def is_removed(self) -> bool:
         return self.removed is not None
+
+
+class CalendarItem(CalendarInstance):
+    """An event with its attendees' answers (to learn what a room answered)."""
+
+    attendees: list[Attendee] = []
 
     def response_of(self, mailbox: str) -> str | None:
         """What the attendee `mailbox` answered (accepted, declined, none...), if invited."""
@@ -196,9 +208,18 @@ class CalendarItem(GraphModel):
         return None
 
 
+class DeltaPageBody(GraphModel):
+    """A calendarView/delta answer, parsed straight from its bytes: a page of a full sync holds
+    hundreds of whole events, and most of their JSON is never turned into Python objects."""
+
+    value: list[CalendarInstance] = []
+    next_link: str | None = Field(default=None, alias="@odata.nextLink")
+    delta_link: str | None = Field(default=None, alias="@odata.deltaLink")
+
+
 @dataclass
 class DeltaPage:
-    items: list[CalendarItem]
+    items: list[CalendarInstance]
     # On the last page of a round only: where the next round starts.
     delta_link: str | None
 
@@ -304,6 +325,17 @@ class GraphClient:
                 "try again in a few minutes.",
                 status=error.response.status_code,
             ) from error
+        except msal.exceptions.MsalServiceError as error:
+            # msal's own raise_for_status, for an answer it cannot read ("HTTP Error: 503"
+            # while the identity platform is down): an outage, not a bug or a bad secret.
+            found = re.search(r"HTTP Error: (\d{3})", str(error))
+            status = int(found[1]) if found else None
+            raise GraphFailure(
+                f"The Microsoft identity platform answered {status or 'with an error'}; "
+                "try again in a few minutes.",
+                status=status,
+                permanent=status is not None and 400 <= status < 500 and status != 429,
+            ) from error
         except httpx.TransportError as error:
             raise network_failure(self.authority, error) from error
         if "access_token" in result:
@@ -361,20 +393,19 @@ class GraphClient:
                 self.sleep(self.backoff(attempt, None))
                 continue
             if response.status_code in RETRYABLE_STATUSES and attempt < attempts:
-                self.sleep(self.backoff(attempt, response.headers.get("Retry-After")))
+                self.sleep(self.backoff(attempt, parse_retry_after(
+                    response.headers.get("Retry-After"))))
                 continue
             if response.status_code >= 400:
                 raise graph_failure(response)
             return response
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def backoff(self, attempt: int, retry_after: str | None) -> float:
-        """Retry-After when Graph gives it, else capped exponential backoff with jitter."""
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Retry-After (parsed) when Graph gives it, else capped exponential backoff with
+        jitter."""
         if retry_after is not None:
-            try:
-                return min(float(retry_after), self.max_wait_seconds)
-            except ValueError:
-                pass
+            return min(retry_after, self.max_wait_seconds)
         return min(self.max_wait_seconds, 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, mailbox: str | None = None,
@@ -404,7 +435,7 @@ class GraphClient:
         pending = list(requests)
         for attempt in range(1, self.max_attempts + 1):
             throttled: list[dict[str, Any]] = []
-            waits: list[str | None] = []
+            waits: list[float | None] = []
             for start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[start:start + BATCH_LIMIT]
                 body = self.request("POST", "$batch", json_body={"requests": chunk}, retry=True)
@@ -413,7 +444,8 @@ class GraphClient:
                     original = next(r for r in chunk if r["id"] == answer["id"])
                     if status in RETRYABLE_STATUSES and attempt < self.max_attempts:
                         throttled.append(original)
-                        waits.append((answer.get("headers") or {}).get("Retry-After"))
+                        headers = answer.get("headers") or {}
+                        waits.append(parse_retry_after(headers.get("Retry-After")))
                     else:
                         answers[answer["id"]] = answer
             if not throttled:
@@ -434,13 +466,13 @@ class GraphClient:
         ]
 
     def rooms_in_list(self, room_list_email: str) -> list[Room]:
-        path = f"places/{room_list_email}/microsoft.graph.roomlist/rooms"
+        path = f"places/{quote(room_list_email, safe='@')}/microsoft.graph.roomlist/rooms"
         return [Room.model_validate(item) for item in self.paginate(path)]
 
     def peek_calendar(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> None:
         """Reads one item of a mailbox's calendar: proves the app may open it (or raises)."""
         self.request(
-            "GET", f"users/{mailbox}/calendarView", mailbox=mailbox,
+            "GET", f"{user_path(mailbox)}/calendarView", mailbox=mailbox,
             params={
                 "startDateTime": start.isoformat(), "endDateTime": end.isoformat(),
                 "$select": "id", "$top": "1",
@@ -463,8 +495,13 @@ class GraphClient:
         sync state raises GraphFailure with status 410 (or code syncStateNotFound).
         """
         headers = {"Prefer": f'outlook.timezone="UTC", odata.maxpagesize={page_size}'}
+
+        def page_at(path: str, params: dict[str, Any] | None = None) -> DeltaPageBody:
+            response = self.request("GET", path, params=params, mailbox=mailbox, headers=headers)
+            return DeltaPageBody.model_validate_json(response.content)
+
         if delta_link:
-            page = self.get(delta_link, mailbox=mailbox, headers=headers)
+            page = page_at(delta_link)
         else:
             if start is None or end is None:
                 raise ValueError("A full sync needs its window.")
@@ -472,27 +509,77 @@ class GraphClient:
                 "startDateTime": start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "endDateTime": end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
-            path = f"users/{quote(mailbox, safe='@')}/calendarView/delta"
-            page = self.get(path, params, mailbox=mailbox, headers=headers)
+            page = page_at(f"{user_path(mailbox)}/calendarView/delta", params)
         while True:
-            items = [CalendarItem.model_validate(item) for item in page.get("value", [])]
-            next_link = page.get("@odata.nextLink")
-            yield DeltaPage(items, None if next_link else page.get("@odata.deltaLink"))
-            if not next_link:
+            yield DeltaPage(page.value, None if page.next_link else page.delta_link)
+            if not page.next_link:
                 return
-            page = self.get(next_link, mailbox=mailbox, headers=headers)
+            page = page_at(page.next_link)
 
     def event_attendees(self, mailbox: str, event_id: str) -> CalendarItem:
         """An event of `mailbox` with its attendees' answers (to learn a room's decision)."""
-        path = f"users/{quote(mailbox, safe='@')}/events/{quote(event_id, safe='=-_')}"
+        params = {"$select": "id,iCalUId,attendees"}
         return CalendarItem.model_validate(
-            self.get(path, {"$select": "id,iCalUId,attendees"}, mailbox=mailbox)
+            self.get(event_path(mailbox, event_id), params, mailbox=mailbox)
         )
 
     def first_user(self) -> User | None:
         page = self.get("users", {"$top": "1", "$select": "id,displayName,userPrincipalName"})
         users = page.get("value", [])
         return User.model_validate(users[0]) if users else None
+
+    # --- change notifications (webhooks.py) -----------------------------------------------
+
+    def create_subscription(
+        self, *, resource: str, notification_url: str, lifecycle_notification_url: str,
+        expiration: dt.datetime, client_state: str,
+        change_type: str = "created,updated,deleted",
+    ) -> Subscription:
+        """POST /subscriptions. Graph first checks both URLs answer its validation request,
+        so this takes up to the receiver's answer time; it is not repeated (a second POST
+        would make a second subscription)."""
+        body = {
+            "changeType": change_type, "resource": resource,
+            "notificationUrl": notification_url,
+            "lifecycleNotificationUrl": lifecycle_notification_url,
+            "expirationDateTime": graph_time(expiration), "clientState": client_state,
+        }
+        return Subscription.model_validate(
+            self.request("POST", "subscriptions", json_body=body).json()
+        )
+
+    def renew_subscription(self, subscription_id: str, expiration: dt.datetime) -> Subscription:
+        """PATCH /subscriptions/{id} with a new expiry: renews and reauthorizes at once."""
+        path = f"subscriptions/{quote(subscription_id, safe='')}"
+        body = {"expirationDateTime": graph_time(expiration)}
+        return Subscription.model_validate(
+            self.request("PATCH", path, json_body=body).json()
+        )
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self.request("DELETE", f"subscriptions/{quote(subscription_id, safe='')}")
+
+
+class Subscription(GraphModel):
+    """A change-notification subscription as POST and PATCH /subscriptions answer it."""
+
+    id: str
+    resource: str = ""
+    expiration_date_time: dt.datetime
+    client_state: str | None = None
+
+
+def user_path(mailbox: str) -> str:
+    # An address may hold "/", "?" or "#" (RFC 5322 allows them): never let one reshape the URL.
+    return f"users/{quote(mailbox, safe='@')}"
+
+
+def event_path(mailbox: str, event_id: str) -> str:
+    return f"{user_path(mailbox)}/events/{quote(event_id, safe='=-_')}"
+
+
+def graph_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def graph_failure(response: httpx.Response) -> GraphFailure:
@@ -502,14 +589,51 @@ def graph_failure(response: httpx.Response) -> GraphFailure:
         error = {}
     code = error.get("code", "") if isinstance(error, dict) else ""
     message = error.get("message", "") if isinstance(error, dict) else ""
-    retry_after = response.headers.get("Retry-After")
     return GraphFailure(
         message or f"Microsoft Graph answered {response.status_code}.",
         status=response.status_code,
         code=code,
         permanent=response.status_code in {400, 401, 403, 404, 410},
-        retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
+
+
+DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
+# RFC 850's obsolete date form, with its two-digit year: "Sunday, 06-Nov-94 08:49:37 GMT".
+RFC850_DATE = re.compile(r"[A-Za-z]+, \d{2}-[A-Za-z]{3}-(?P<year>\d{2}) ")
+
+
+def parse_retry_after(value: object, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, or None when it says nothing usable.
+
+    RFC 9110, section 10.2.3: delta-seconds or an HTTP-date (IMF-fixdate, and the obsolete
+    RFC 850 and asctime forms, all in GMT). A date in the past means now (0). Negative, NaN
+    and infinite values are not delta-seconds: None. Values past an hour are capped.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if DELTA_SECONDS.fullmatch(text):
+        seconds = float(text)  # a long run of digits overflows to inf: that is "huge" too
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)  # asctime has no zone: HTTP-dates are GMT
+        now = now or dt.datetime.now(dt.UTC)
+        if (match := RFC850_DATE.match(text)) is not None:
+            # A two-digit year more than 50 years ahead is the most recent such year past.
+            year = now.year - now.year % 100 + int(match["year"])
+            if year > now.year + 50:
+                year -= 100
+            try:
+                when = when.replace(year=year)
+            except ValueError:  # 29 February of a year that has none
+                return None
+        seconds = max(0.0, (when - now).total_seconds())
+    return min(seconds, RETRY_AFTER_CAP_SECONDS)
 
 
 def network_failure(url: str, error: httpx.TransportError) -> GraphFailure:

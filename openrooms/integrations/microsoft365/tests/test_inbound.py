@@ -10,6 +10,7 @@ import time
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.testing import wait_until
@@ -17,7 +18,7 @@ from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import BookingConflict, conflicts_of, do_book, do_move_booking
 from openrooms.conftest import PASSWORD, signed_in
-from openrooms.integrations.microsoft365 import inbound
+from openrooms.integrations.microsoft365 import inbound, tasks
 from openrooms.integrations.microsoft365.graph import CalendarItem
 from openrooms.integrations.microsoft365.inbound import (
     pull_key,
@@ -449,6 +450,28 @@ def test_a_failed_pull_is_kept_on_the_sync_state_and_changes_nothing(
     assert CalendarSyncState.objects.get(pk=state.pk).failures == 0
 
 
+def test_a_room_graph_keeps_failing_for_waits_longer_but_minutes_at_most_when_graph_is_down(
+    settings, room_mode, seine, emulator_api
+):
+    settings.MICROSOFT_POLL_SECONDS = 60
+    pull(seine)
+    CalendarSyncState.objects.filter(link__space=seine).update(failures=6)
+    emulator_api.fault("503", share=1.0, duration_seconds=5, retry_after=0)
+    now = timezone.now()
+    assert pull_room_calendar(seine.room_link, now=now).error
+    emulator_api.clear_faults()
+    state = CalendarSyncState.objects.get(link__space=seine)
+    # 60 s doubled six times would be over an hour: throttling or an outage waits 5 minutes.
+    assert state.failures == 7
+    assert state.next_pull_at == now + dt.timedelta(seconds=inbound.PULL_BACKOFF_TRANSIENT)
+
+    # A failure a person must fix (consent revoked) is asked about at most hourly.
+    inbound.record_pull_failure(state, "Consent revoked", now=now, permanent=True)
+    state.refresh_from_db()
+    assert state.next_pull_at == now + dt.timedelta(seconds=inbound.PULL_BACKOFF_PERMANENT)
+    assert state.last_error == "Consent revoked"
+
+
 # --- scheduling ----------------------------------------------------------------------------
 
 
@@ -462,6 +485,25 @@ def test_the_scheduler_enqueues_a_pull_per_linked_room_every_poll_interval(
     assert sorted(r.args_kwargs["args"][0] for r in pulls) == sorted(
         RoomLink.objects.values_list("pk", flat=True))
     schedule_periodic_work("test-scheduler", interval=5)  # not due again for 60 s
+    assert DBTaskResult.objects.filter(task_path=PULL_TASK).count() == 2
+
+
+def test_a_room_due_again_while_its_pull_waits_in_the_queue_gets_no_second_one(
+    settings, room_mode, seine, emulator_api
+):
+    settings.MICROSOFT_POLL_SECONDS = 60
+    schedule_periodic_work("test-scheduler", interval=5)
+    # No worker has started the pull; the room falls due again (a slow queue).
+    CalendarSyncState.objects.filter(link__space=seine).update(next_pull_at=None)
+    schedule_periodic_work("test-scheduler", interval=5)
+    assert DBTaskResult.objects.filter(task_path=PULL_TASK).count() == 1
+
+    # Once a worker starts it, a room due again is queued anew: the running pull may have
+    # read the calendar before the change.
+    queued = DBTaskResult.objects.get(task_path=PULL_TASK)
+    assert tasks.pull_room_calendar.call(*queued.args_kwargs["args"]) == "ok"
+    CalendarSyncState.objects.filter(link__space=seine).update(next_pull_at=None)
+    schedule_periodic_work("test-scheduler", interval=5)
     assert DBTaskResult.objects.filter(task_path=PULL_TASK).count() == 2
 
 
