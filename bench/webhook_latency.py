@@ -55,8 +55,8 @@ def main() -> None:
     parser.add_argument("--meetings", type=int, default=100)
     parser.add_argument("--latency-ms", type=int, default=50,
                         help="added to every Graph answer by the emulator (default 50)")
-    parser.add_argument("--worker-interval", type=float, default=1.0,
-                        help="seconds the worker waits on an empty queue (its default, 1)")
+    parser.add_argument("--worker-interval", type=float, default=0.25,
+                        help="seconds the worker waits on an empty queue (its default, 0.25)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="openrooms-webhook-bench-"))

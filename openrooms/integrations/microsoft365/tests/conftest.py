@@ -22,7 +22,19 @@ from django.db import connection
 import m365_emulator
 from m365_emulator.server import EmulatorHandle, start_emulator
 from m365_emulator.testing import TEST_OPTIONS
+from openrooms.accounts.models import Account, Organisation
+from openrooms.accounts.services import do_create_account
+from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.graph import Credentials, GraphClient
+from openrooms.integrations.microsoft365.models import Connection
+from openrooms.integrations.microsoft365.tests.outbox_helpers import (
+    ALICE,
+    SEINE,
+    EmulatorControl,
+    connect,
+    linked_room,
+)
+from openrooms.spaces.models import Office, Space
 
 DEMO_TENANT = Path(m365_emulator.__file__).parent / "fixtures" / "demo.json"
 PROJECT = Path(__file__).resolve().parents[4]
@@ -126,3 +138,49 @@ def start_workers(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# --- a connected organisation and its rooms, for the sync's tests -------------------------
+
+
+@pytest.fixture
+def quick_retries(settings: Any) -> None:
+    """Retries and Graph's waits in tenths of seconds (modules opt in with usefixtures)."""
+    settings.MICROSOFT_OUTBOX_RETRY_SECONDS = 0.05
+    settings.MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = 0.2
+    settings.MICROSOFT_MAX_WAIT_SECONDS = 0.2
+
+
+@pytest.fixture
+def emulator_api(graph_settings: dict[str, Any]) -> Iterator[EmulatorControl]:
+    """The emulator's control API, its calendars emptied; faults cleared afterwards."""
+    api = EmulatorControl(graph_settings)
+    api.reset()
+    yield api
+    api.clear_faults()
+
+
+@pytest.fixture
+def room_mode(
+    organisation: Organisation, graph_settings: dict[str, Any], full_app: dict[str, Any],
+    emulator_api: EmulatorControl,
+) -> Connection:
+    return connect(organisation, graph_settings, full_app, "room")
+
+
+@pytest.fixture
+def booker_mode(
+    organisation: Organisation, graph_settings: dict[str, Any], full_app: dict[str, Any],
+    emulator_api: EmulatorControl,
+) -> Connection:
+    return connect(organisation, graph_settings, full_app, "booker")
+
+
+@pytest.fixture
+def seine(organisation: Organisation, office: Office) -> Space:
+    return linked_room(organisation, office, SEINE)
+
+
+@pytest.fixture
+def alice(organisation: Organisation) -> Account:
+    return do_create_account(organisation, email=ALICE, password=PASSWORD, name="Alice")

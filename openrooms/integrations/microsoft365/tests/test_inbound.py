@@ -33,12 +33,11 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     SEINE,
     EmulatorControl,
-    connect,
     linked_room,
     slot,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_retries")]
 
 BOB = "bob@contoso.onmicrosoft.com"
 LOUVRE = "paris-louvre@contoso.onmicrosoft.com"  # its booking assistant allows conflicts
@@ -47,39 +46,16 @@ MONTMARTRE = "paris-montmartre@contoso.onmicrosoft.com"  # keeps subjects on its
 PULL_TASK = "openrooms.integrations.microsoft365.tasks.pull_room_calendar"
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(settings):
-    settings.MICROSOFT_OUTBOX_RETRY_SECONDS = 0.05
-    settings.MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = 0.2
-    settings.MICROSOFT_MAX_WAIT_SECONDS = 0.2
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
-@pytest.fixture
-def room_mode(organisation, graph_settings, full_app, emulator_api):
-    return connect(organisation, graph_settings, full_app, "room")
 
 
-@pytest.fixture
-def booker_mode(organisation, graph_settings, full_app, emulator_api):
-    return connect(organisation, graph_settings, full_app, "booker")
 
 
-@pytest.fixture
-def seine(organisation, office):
-    return linked_room(organisation, office, SEINE)
 
 
-@pytest.fixture
-def alice(organisation):
-    return do_create_account(organisation, email=ALICE, password=PASSWORD, name="Alice")
 
 
 def wall(moment: dt.datetime) -> str:

@@ -29,7 +29,6 @@ from openrooms.integrations.microsoft365.inbound import (
 )
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
-    EmulatorControl,
     connect,
     linked_room,
 )
@@ -293,12 +292,6 @@ def test_a_booking_here_waits_for_the_page_and_is_refused(monkeypatch, organisat
 # --- through the emulator ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
 def test_a_first_sync_over_bookings_here_keeps_them_and_records_conflicts(

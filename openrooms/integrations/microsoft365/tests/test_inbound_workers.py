@@ -19,7 +19,6 @@ from openrooms.integrations.microsoft365.models import CalendarSyncState
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     SEINE,
-    EmulatorControl,
     connect,
     linked_room,
     slot,
@@ -31,12 +30,6 @@ BOB = "bob@contoso.onmicrosoft.com"
 ORSAY = "paris-orsay@contoso.onmicrosoft.com"  # its booking assistant allows 120 minutes
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
 def wall(moment: dt.datetime) -> str:

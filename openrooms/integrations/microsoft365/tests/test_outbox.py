@@ -14,10 +14,8 @@ from django.http import Http404
 from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.testing import wait_until
-from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
-from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.models import OutboxEntry
 from openrooms.integrations.microsoft365.outbox import (
     access_outbox_entry_by_id,
@@ -33,48 +31,24 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     BASTILLE,
     SEINE,
-    EmulatorControl,
     connect,
     linked_room,
     slot,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_retries")]
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(settings):
-    settings.MICROSOFT_OUTBOX_RETRY_SECONDS = 0.05
-    settings.MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = 0.2
-    settings.MICROSOFT_MAX_WAIT_SECONDS = 0.2
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
-@pytest.fixture
-def room_mode(organisation, graph_settings, full_app, emulator_api):
-    return connect(organisation, graph_settings, full_app, "room")
 
 
-@pytest.fixture
-def booker_mode(organisation, graph_settings, full_app, emulator_api):
-    return connect(organisation, graph_settings, full_app, "booker")
 
 
-@pytest.fixture
-def seine(organisation, office):
-    return linked_room(organisation, office, SEINE)
 
 
-@pytest.fixture
-def alice(organisation):
-    return do_create_account(organisation, email=ALICE, password=PASSWORD, name="Alice")
 
 
 def deliver_everything(timeout: float = 5.0) -> None:

@@ -5,17 +5,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.testing import wait_until
-from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
-from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.models import OutboxEntry
 from openrooms.integrations.microsoft365.tasks import deliver_outbox
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
@@ -24,7 +20,6 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     FOURVIERE,
     OPERA,
     SEINE,
-    EmulatorControl,
     connect,
     linked_room,
     slot,
@@ -35,17 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 POST_EVENTS = "POST /users/{user}/events"
 
 
-@pytest.fixture
-def emulator_api(graph_settings: dict[str, Any]) -> Iterator[EmulatorControl]:
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
-@pytest.fixture
-def alice(organisation):
-    return do_create_account(organisation, email=ALICE, password=PASSWORD, name="Alice")
 
 
 def all_delivered(timeout: float = 20.0) -> None:

@@ -230,12 +230,6 @@ def booking_key(booking: Booking, mode: str) -> tuple:
     return (*key, booking.graph_event_id, transaction)
 
 
-@pytest.fixture
-def emulator_api(graph_settings: dict[str, Any]) -> Any:
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    yield api
-    api.clear_faults()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
-"""Shared by the webhook tests: the app served over HTTPS (the receiver Graph calls) and an
-emulator that trusts its certificate, so Graph's validation requests and notifications reach
-the receiver for real. Each test module wraps these in its own module-scoped fixtures.
-"""
+"""Shared by the webhook tests: the receiver over HTTPS, an emulator trusting it (wrapped in
+fixtures by conftest.py), and ways to look at subscriptions and queued tasks."""
 
 from __future__ import annotations
 

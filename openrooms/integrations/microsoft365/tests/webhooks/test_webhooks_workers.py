@@ -17,17 +17,13 @@ from openrooms.bookings.models import Booking
 from openrooms.integrations.microsoft365.models import CalendarSyncState
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     SEINE,
-    EmulatorControl,
     connect,
     linked_room,
     slot,
 )
-from openrooms.integrations.microsoft365.tests.webhook_helpers import (
+from openrooms.integrations.microsoft365.tests.webhooks.helpers import (
     PULL_TASK,
     book_in_outlook,
-    delete_all_subscriptions,
-    emulator_trusting,
-    https_receiver,
     subscriptions_on,
     tasks_named,
 )
@@ -37,37 +33,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SAFETY_POLL_SECONDS = 86_400  # polling a subscribed room: effectively off
 
 
-@pytest.fixture(scope="module")
-def receiver(tmp_path_factory):
-    yield from https_receiver(tmp_path_factory.mktemp("receiver-tls"))
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory, receiver):
-    """This module's emulator (it replaces the session one): it trusts the receiver."""
-    yield from emulator_trusting(tmp_path_factory.mktemp("m365-hooks"), receiver[1])
 
 
-@pytest.fixture(scope="module")
-def emulator_config(emulator):
-    return emulator.config()
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    # The fixture's meetings, back in the calendars, are answered by the rooms' booking
-    # assistants shortly: their changes must not pass for a test's.
-    wait_until(lambda: api.counters()["rba_pending"] == 0)
-    yield api
-    delete_all_subscriptions(graph_settings)
 
 
-@pytest.fixture
-def public_url(settings, receiver):
-    settings.PUBLIC_BASE_URL = receiver[0].url
-    return receiver[0].url
 
 
 def test_a_worker_subscribes_the_room_and_brings_notified_meetings_in(

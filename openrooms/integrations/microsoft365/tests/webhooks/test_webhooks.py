@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from m365_emulator.testing import wait_until
 from openrooms.bookings.models import Booking
 from openrooms.integrations.microsoft365 import services, webhooks
 from openrooms.integrations.microsoft365.inbound import rooms_due_for_pull
@@ -34,20 +33,16 @@ from openrooms.integrations.microsoft365.tests.conftest import app_named, client
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     BASTILLE,
     SEINE,
-    EmulatorControl,
     connect,
     linked_room,
     slot,
 )
-from openrooms.integrations.microsoft365.tests.webhook_helpers import (
+from openrooms.integrations.microsoft365.tests.webhooks.helpers import (
     LIFECYCLE_TASK,
     MANAGE_TASK,
     PULL_TASK,
     book_in_outlook,
-    delete_all_subscriptions,
-    emulator_trusting,
     expires,
-    https_receiver,
     subscriptions_on,
     tasks_named,
     wait_for_tasks,
@@ -59,39 +54,14 @@ NOTIFICATIONS = "/hooks/microsoft365/notifications/"
 LIFECYCLE = "/hooks/microsoft365/lifecycle/"
 
 
-@pytest.fixture(scope="module")
-def receiver(tmp_path_factory):
-    yield from https_receiver(tmp_path_factory.mktemp("receiver-tls"))
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory, receiver):
-    """This module's emulator (it replaces the session one): it trusts the receiver."""
-    yield from emulator_trusting(tmp_path_factory.mktemp("m365-hooks"), receiver[1])
 
 
-@pytest.fixture(scope="module")
-def emulator_config(emulator):
-    return emulator.config()
 
 
-@pytest.fixture
-def emulator_api(graph_settings):
-    api = EmulatorControl(graph_settings)
-    api.reset()
-    # The fixture's meetings, back in the calendars, are answered by the rooms' booking
-    # assistants shortly: their changes must not pass for a test's.
-    wait_until(lambda: api.counters()["rba_pending"] == 0)
-    yield api
-    api.clear_faults()
-    delete_all_subscriptions(graph_settings)
 
 
-@pytest.fixture
-def public_url(settings, receiver):
-    settings.PUBLIC_BASE_URL = receiver[0].url
-    settings.MICROSOFT_MAX_WAIT_SECONDS = 0.2
-    return receiver[0].url
 
 
 @pytest.fixture
