@@ -10,6 +10,7 @@ queue the work (a pull of the room's calendar, a lifecycle task) and answer 202.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.exceptions import RequestDataTooBig
@@ -23,7 +24,6 @@ from openrooms.integrations.microsoft365 import webhooks
 from openrooms.integrations.microsoft365.tasks import handle_lifecycle_event
 
 logger = logging.getLogger(__name__)
-Parsed = TypeVar("Parsed", bound=BaseModel)
 
 
 class Notification(BaseModel):
@@ -47,44 +47,55 @@ class LifecycleNotifications(BaseModel):
     value: list[LifecycleNotification] = Field(min_length=1)
 
 
+Batch = TypeVar("Batch", Notifications, LifecycleNotifications)
+
+
 @csrf_exempt
 @require_POST
 def notifications(request: HttpRequest) -> HttpResponse:
     """Changes to rooms' calendars: one pull queued per room named."""
-    if "validationToken" in request.GET:
-        return validation_answer(request)
-    batch = parse(request, Notifications)
-    if batch is None:
-        return HttpResponse("Not a change notification collection.", status=400,
-                            content_type="text/plain")
-    rooms = webhooks.verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
-    if rooms is None:
-        return refused(request)
-    for link_id in dict.fromkeys(rooms[n.subscription_id] for n in batch.value):
-        webhooks.request_pull(link_id)
-    return HttpResponse(status=202)
+
+    def queue_pulls(batch: Notifications, rooms: dict[str, int]) -> None:
+        for link_id in dict.fromkeys(rooms[n.subscription_id] for n in batch.value):
+            webhooks.request_pull(link_id)
+
+    return receive(request, Notifications, "change notification", queue_pulls)
 
 
 @csrf_exempt
 @require_POST
 def lifecycle(request: HttpRequest) -> HttpResponse:
     """reauthorizationRequired, subscriptionRemoved, missed: a task does what each asks."""
+
+    def queue_lifecycle_tasks(batch: LifecycleNotifications, rooms: dict[str, int]) -> None:
+        for subscription_id, event in dict.fromkeys(
+            (n.subscription_id, n.lifecycle_event) for n in batch.value
+        ):
+            if event not in webhooks.LIFECYCLE_EVENTS:
+                logger.info("Lifecycle event %r of subscription %s ignored", event,
+                            subscription_id)
+                continue
+            handle_lifecycle_event.enqueue(rooms[subscription_id], subscription_id, event)
+
+    return receive(request, LifecycleNotifications, "lifecycle notification",
+                   queue_lifecycle_tasks)
+
+
+def receive(
+    request: HttpRequest, model: type[Batch], what: str,
+    act: Callable[[Batch, dict[str, int]], None],
+) -> HttpResponse:
+    """The handshake, or a batch checked whole (every notification's subscription and
+    clientState) before `act` queues its work with the rooms the subscriptions belong to."""
     if "validationToken" in request.GET:
         return validation_answer(request)
-    batch = parse(request, LifecycleNotifications)
+    batch = parse(request, model)
     if batch is None:
-        return HttpResponse("Not a lifecycle notification collection.", status=400,
-                            content_type="text/plain")
+        return HttpResponse(f"Not a {what} collection.", status=400, content_type="text/plain")
     rooms = webhooks.verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
     if rooms is None:
         return refused(request)
-    for subscription_id, event in dict.fromkeys(
-        (n.subscription_id, n.lifecycle_event) for n in batch.value
-    ):
-        if event not in webhooks.LIFECYCLE_EVENTS:
-            logger.info("Lifecycle event %r of subscription %s ignored", event, subscription_id)
-            continue
-        handle_lifecycle_event.enqueue(rooms[subscription_id], subscription_id, event)
+    act(batch, rooms)
     return HttpResponse(status=202)
 
 
@@ -96,7 +107,7 @@ def validation_answer(request: HttpRequest) -> HttpResponse:
                         content_type="text/plain; charset=utf-8")
 
 
-def parse(request: HttpRequest, model: type[Parsed]) -> Parsed | None:
+def parse(request: HttpRequest, model: type[Batch]) -> Batch | None:
     try:
         return model.model_validate_json(request.body)
     except (ValidationError, ValueError, RequestDataTooBig):
