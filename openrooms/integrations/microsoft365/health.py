@@ -7,7 +7,6 @@ still opens when Microsoft (or the connection) is what is broken.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from functools import partial
 
@@ -21,10 +20,7 @@ from openrooms.bookings.models import Booking
 from openrooms.bookings.services import bookings_of
 from openrooms.integrations.microsoft365.models import CalendarSyncState, OutboxEntry, RoomLink
 from openrooms.integrations.microsoft365.outbox import outbox_entries_of
-from openrooms.integrations.microsoft365.tasks import pull_room_calendar
-from openrooms.integrations.microsoft365.webhooks import webhooks_enabled
-
-logger = logging.getLogger(__name__)
+from openrooms.integrations.microsoft365.webhooks import request_pull, webhooks_enabled
 
 # Subscriptions are renewed once a third of their life is left (webhooks.py), a day or more
 # before they end: one this close to its end has missed its renewal.
@@ -211,14 +207,7 @@ def do_request_resync(link: RoomLink, *, now: dt.datetime | None = None) -> Cale
         CalendarSyncState.objects.filter(pk=state.pk).update(
             delta_link="", last_full_sync_at=None, next_pull_at=now
         )
-        transaction.on_commit(partial(enqueue_pull, link.pk))
+        # A pull queued and not started yet is not doubled: it reads the cleared state.
+        transaction.on_commit(partial(request_pull, link.pk))
     state.refresh_from_db()
     return state
-
-
-def enqueue_pull(link_id: int) -> None:
-    try:
-        pull_room_calendar.enqueue(link_id)
-    except Exception:
-        # The room is marked due: the scheduler enqueues its pull on its next tick.
-        logger.exception("Could not enqueue the resync of room link %s", link_id)
