@@ -20,7 +20,8 @@ from openrooms.bookings.models import Booking
 from openrooms.bookings.services import bookings_of
 from openrooms.integrations.microsoft365.models import CalendarSyncState, OutboxEntry, RoomLink
 from openrooms.integrations.microsoft365.outbox import outbox_entries_of
-from openrooms.integrations.microsoft365.webhooks import request_pull, webhooks_enabled
+from openrooms.integrations.microsoft365.services import webhooks_enabled
+from openrooms.integrations.microsoft365.webhooks import request_pull
 
 # Subscriptions are renewed once a third of their life is left (webhooks.py), a day or more
 # before they end: one this close to its end has missed its renewal.

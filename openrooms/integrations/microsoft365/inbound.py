@@ -70,7 +70,7 @@ from openrooms.integrations.microsoft365.outbox import (
     holder_id,
     release_lease,
 )
-from openrooms.integrations.microsoft365.services import client_for
+from openrooms.integrations.microsoft365.services import client_for, webhooks_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -968,6 +968,18 @@ def pull_with_lease(link_id: int) -> str:
     return result.error or "ok"
 
 
+def connected_room_states() -> QuerySet[CalendarSyncState]:
+    """The sync states of the linked rooms of connected organisations, created where missing
+    (a room just imported has none yet)."""
+    connected = RoomLink.objects.filter(organisation__microsoft365__isnull=False)
+    CalendarSyncState.objects.bulk_create(
+        [CalendarSyncState(link_id=pk)
+         for pk in connected.filter(sync_state__isnull=True).values_list("pk", flat=True)],
+        ignore_conflicts=True,
+    )
+    return CalendarSyncState.objects.filter(link__in=connected)
+
+
 def rooms_due_for_pull(now: dt.datetime | None = None) -> list[int]:
     """Linked rooms of connected organisations whose next pull is due; each is then not due
     again for MICROSOFT_POLL_SECONDS, or MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS when Microsoft
@@ -976,19 +988,12 @@ def rooms_due_for_pull(now: dt.datetime | None = None) -> list[int]:
     if settings.MICROSOFT_POLL_SECONDS <= 0:
         return []  # polling turned off
     now = now or timezone.now()
-    connected = RoomLink.objects.filter(organisation__microsoft365__isnull=False)
-    CalendarSyncState.objects.bulk_create(
-        [CalendarSyncState(link_id=pk)
-         for pk in connected.filter(sync_state__isnull=True).values_list("pk", flat=True)],
-        ignore_conflicts=True,
-    )
     due = list(
-        CalendarSyncState.objects.filter(link__in=connected)
+        connected_room_states()
         .filter(Q(next_pull_at__isnull=True) | Q(next_pull_at__lte=now))
         .values_list("pk", "link_id", "subscription_id", "subscription_expires_at")
     )
-    # Graph only notifies an https address (webhooks.py).
-    webhooks = settings.PUBLIC_BASE_URL.startswith("https://")
+    webhooks = webhooks_enabled()
     notified = {
         pk for pk, _, subscription, expires in due
         if webhooks and subscription and expires is not None and expires > now

@@ -40,6 +40,11 @@ def connection_of(organisation: Organisation) -> Connection | None:
     return Connection.objects.filter(organisation=organisation).first()
 
 
+def webhooks_enabled() -> bool:
+    """Graph only notifies https addresses: without one (PUBLIC_BASE_URL) the sync polls."""
+    return settings.PUBLIC_BASE_URL.startswith("https://")
+
+
 @sensitive_variables("credentials")
 def client_for(connection: Connection, **options: object) -> GraphClient:
     """A new client, with no token cached, for the organisation's tenant."""

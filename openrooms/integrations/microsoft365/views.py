@@ -62,7 +62,7 @@ def connection_settings(request: HttpRequest) -> HttpResponse:
         "connection": connection,
         "steps": [StepResult(**step) for step in connection.last_test_steps] if connection else [],
         # Change notifications need a public https address; without one the sync only polls.
-        "webhooks": webhooks.webhooks_enabled(),
+        "webhooks": services.webhooks_enabled(),
         "plain_http_base_url": settings.PUBLIC_BASE_URL.startswith("http://"),
         "linked_rooms": RoomLink.objects.filter(organisation=organisation).count(),
         "live_subscriptions": webhooks.live_subscriptions(organisation).count(),

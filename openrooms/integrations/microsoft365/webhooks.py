@@ -62,7 +62,7 @@ from openrooms.integrations.microsoft365.outbox import (
     holder_id,
     release_lease,
 )
-from openrooms.integrations.microsoft365.services import client_for
+from openrooms.integrations.microsoft365.services import client_for, webhooks_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +88,6 @@ DELETE_TIMEOUT_SECONDS = 5.0
 
 
 # --- where Graph calls us ------------------------------------------------------------------
-
-
-def webhooks_enabled() -> bool:
-    """Graph only calls https addresses: without one the sync polls."""
-    return settings.PUBLIC_BASE_URL.startswith("https://")
 
 
 def notification_url() -> str:
@@ -144,14 +139,8 @@ def rooms_needing_subscription_work(now: dt.datetime | None = None) -> list[int]
     if not webhooks_enabled():
         return []
     now = now or timezone.now()
-    connected = RoomLink.objects.filter(organisation__microsoft365__isnull=False)
-    CalendarSyncState.objects.bulk_create(
-        [CalendarSyncState(link_id=pk)
-         for pk in connected.filter(sync_state__isnull=True).values_list("pk", flat=True)],
-        ignore_conflicts=True,
-    )
     due = (
-        CalendarSyncState.objects.filter(link__in=connected)
+        inbound.connected_room_states()
         .filter(
             Q(subscription_id="")
             | Q(subscription_expires_at__isnull=True)
