@@ -21,12 +21,12 @@ from django.db import connection
 
 import m365_emulator
 from m365_emulator.server import EmulatorHandle, start_emulator
-from m365_emulator.testing import TEST_OPTIONS
+from m365_emulator.testing import TEST_OPTIONS, wait_until
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account
 from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.graph import Credentials, GraphClient
-from openrooms.integrations.microsoft365.models import Connection
+from openrooms.integrations.microsoft365.models import Connection, WorkLease
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     SEINE,
@@ -118,6 +118,9 @@ def start_workers(
     def start(
         count: int, *, poll_seconds: float = 0, extra_env: dict[str, str] | None = None
     ) -> list[subprocess.Popen]:
+        """Starts `count` workers and returns once one of them ticks its scheduler (Django
+        booted, the database reached): time-limited faults a test sets afterwards meet
+        running workers, however slow the machine is to start them."""
         env["MICROSOFT_POLL_SECONDS"] = str(poll_seconds)
         env.update(extra_env or {})
         for _ in range(count):
@@ -127,6 +130,8 @@ def start_workers(
                  "--scheduler-every", "0.2", "--no-startup-delay", "-v", "0"],
                 cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
             ))
+        wait_until(lambda: WorkLease.objects.filter(key="scheduler").exclude(holder="").exists(),
+                   timeout=60, interval=0.1)
         return processes
 
     yield start

@@ -455,8 +455,10 @@ def test_one_queued_delivery_per_mailbox_serves_every_change_and_scheduler_tick(
 
 
 def test_a_retry_is_queued_again_once_the_delivery_that_failed_has_started(
-    room_mode, seine, member, emulator_api
+    settings, room_mode, seine, member, emulator_api
 ):
+    # Long enough that the failed entry is not due again before deliver_due_entries returns.
+    settings.MICROSOFT_OUTBOX_RETRY_SECONDS = settings.MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = 1.0
     emulator_api.fault("503", count=4, retry_after=0, path_contains="/calendarView")
     start, end = slot()
     do_book(seine, booker=member, start=start, end=end)
@@ -464,7 +466,7 @@ def test_a_retry_is_queued_again_once_the_delivery_that_failed_has_started(
     DBTaskResult.objects.all().delete()
     deliver_due_entries(SEINE)  # fails: the entry waits for its next attempt
     assert OutboxEntry.objects.get().state == "pending"
-    time.sleep(0.3)
+    time.sleep(1.3)  # 1 s and its jitter (up to 20%)
     schedule_periodic_work("scheduler-a", interval=5)
     assert deliveries_queued(SEINE) == 1
 

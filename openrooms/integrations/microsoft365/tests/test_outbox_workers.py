@@ -107,9 +107,9 @@ def test_throttling_and_an_outage_lose_no_booking_and_duplicate_none(
     connect(organisation, graph_settings, full_app, "room")
     rooms = [linked_room(organisation, office, mailbox)
              for mailbox in (SEINE, BASTILLE, OPERA, FOURVIERE)]
+    start_workers(2)
     emulator_api.fault("429", share=0.3, duration_seconds=6, retry_after=0)
     emulator_api.fault("503", share=0.1, duration_seconds=6, retry_after=0)
-    start_workers(2)
     start, _ = slot(days=6, hour=6)
     bookings = []
     for n in range(16):
