@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from typing import Any
 
 import httpx
+import pytest
 
 from openrooms.accounts.models import Organisation
-from openrooms.integrations.microsoft365.models import Connection, RoomLink
+from openrooms.integrations.microsoft365.models import Connection, OutboxEntry, RoomLink
+from openrooms.integrations.microsoft365.outbox import deliver_due_entries
 from openrooms.integrations.microsoft365.services import do_save_connection
 from openrooms.spaces.models import Office, Space
 from openrooms.spaces.services import do_create_space
@@ -85,3 +88,16 @@ def slot(days: int = 5, hour: int = 16, minutes: int = 60) -> tuple[dt.datetime,
         hour=hour, minute=0, second=0, microsecond=0
     )
     return day, day + dt.timedelta(minutes=minutes)
+
+
+def deliver_everything(timeout: float = 5.0) -> None:
+    """Delivers open entries in this process, waiting for their next attempt, until none is
+    left open."""
+    deadline = time.monotonic() + timeout
+    while OutboxEntry.objects.filter(state__in=OutboxEntry.OPEN_STATES).exists():
+        for mailbox in set(OutboxEntry.objects.filter(
+                state__in=OutboxEntry.OPEN_STATES).values_list("mailbox", flat=True)):
+            deliver_due_entries(mailbox)
+        if time.monotonic() > deadline:
+            pytest.fail("outbox entries still open")
+        time.sleep(0.05)

@@ -5,7 +5,6 @@ cancelled "as in Outlook" become bookings here. End to end with a worker: test_i
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 from django.db import connection
@@ -25,14 +24,15 @@ from openrooms.integrations.microsoft365.inbound import (
     pull_room_calendar,
     pull_with_lease,
 )
-from openrooms.integrations.microsoft365.models import CalendarSyncState, OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.outbox import acquire_lease, deliver_due_entries
+from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink
+from openrooms.integrations.microsoft365.outbox import acquire_lease
 from openrooms.integrations.microsoft365.tasks import schedule_periodic_work
 from openrooms.integrations.microsoft365.tests.conftest import client_of
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     SEINE,
     EmulatorControl,
+    deliver_everything,
     linked_room,
     slot,
 )
@@ -95,16 +95,6 @@ def bookings_between(space, start: dt.datetime, end: dt.datetime):
 def outlook_bookings(space):
     return Booking.objects.filter(space=space, source=Booking.Source.OUTLOOK)
 
-
-def deliver_everything(timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while OutboxEntry.objects.filter(state__in=OutboxEntry.OPEN_STATES).exists():
-        for mailbox in set(OutboxEntry.objects.filter(
-                state__in=OutboxEntry.OPEN_STATES).values_list("mailbox", flat=True)):
-            deliver_due_entries(mailbox)
-        if time.monotonic() > deadline:
-            pytest.fail("outbox entries still open")
-        time.sleep(0.05)
 
 
 # --- meetings booked in Outlook ------------------------------------------------------------

@@ -32,6 +32,7 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     BASTILLE,
     SEINE,
     connect,
+    deliver_everything,
     linked_room,
     slot,
 )
@@ -50,17 +51,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_retries")]
 
 
 
-
-def deliver_everything(timeout: float = 5.0) -> None:
-    """Delivers open entries, waiting for their next attempt, until none is left open."""
-    deadline = time.monotonic() + timeout
-    while OutboxEntry.objects.filter(state__in=OutboxEntry.OPEN_STATES).exists():
-        for mailbox in set(OutboxEntry.objects.filter(
-                state__in=OutboxEntry.OPEN_STATES).values_list("mailbox", flat=True)):
-            deliver_due_entries(mailbox)
-        if time.monotonic() > deadline:
-            pytest.fail("outbox entries still open")
-        time.sleep(0.05)
 
 
 def ours(events: list[dict], booking: Booking) -> list[dict]:
