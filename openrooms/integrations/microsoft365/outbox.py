@@ -35,7 +35,7 @@ import socket
 import threading
 import uuid
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -137,13 +137,9 @@ def enqueue_delivery(mailbox: str) -> None:
     # Imported here: tasks.py imports this module.
     from openrooms.integrations.microsoft365.tasks import deliver_outbox
 
-    mark = secrets.token_hex(8)  # a new holder each time: only a free or stale mark is taken
-    if not acquire_lease(queued_key(mailbox), mark, QUEUED_LEASE):
-        return
     try:
-        deliver_outbox.enqueue(mailbox)
+        enqueue_once(queued_key(mailbox), QUEUED_LEASE, partial(deliver_outbox.enqueue, mailbox))
     except Exception:
-        release_lease(queued_key(mailbox), mark)
         # The entry is committed; the scheduler enqueues due entries it finds.
         logger.exception("Could not enqueue the outbox delivery for %s", mailbox)
 
@@ -189,6 +185,29 @@ def first_time_today(job: str) -> bool:
 
 def release_lease(key: str, holder: str) -> None:
     WorkLease.objects.filter(key=key, holder=holder).update(holder="", expires_at=timezone.now())
+
+
+def enqueue_once(key: str, length: dt.timedelta, enqueue: Callable[[], object]) -> bool:
+    """Calls `enqueue` unless the mark `key` says the same task is queued and not started yet;
+    False when it is. The task clears the mark as it starts (`clear_queued_mark`); a task that
+    never starts (its worker died, the queue was purged) lets go of it after `length`. When
+    `enqueue` raises, the mark is released and the error goes to the caller."""
+    mark = secrets.token_hex(8)  # a new holder each time: only a free or stale mark is taken
+    if not acquire_lease(key, mark, length):
+        return False
+    try:
+        enqueue()
+    except Exception:
+        release_lease(key, mark)
+        raise
+    return True
+
+
+def clear_queued_mark(key: str) -> None:
+    """The queued task is starting: work asked for from now on is queued anew, as this task
+    may have looked before it."""
+    now = timezone.now()
+    WorkLease.objects.filter(key=key, expires_at__gt=now).update(holder="", expires_at=now)
 
 
 def mailbox_slot_keys(mailbox: str) -> list[str]:
@@ -258,11 +277,7 @@ def deliver_due_entries(mailbox: str, *, holder: str | None = None) -> int:
     """Delivers the mailbox's due entries, one after another; returns how many were handled."""
     holder = holder or holder_id()
     mailbox = mailbox.lower()
-    # From now on a change committed for the mailbox queues another delivery: this one may
-    # have looked at the entries already.
-    WorkLease.objects.filter(key=queued_key(mailbox), expires_at__gt=timezone.now()).update(
-        holder="", expires_at=timezone.now()
-    )
+    clear_queued_mark(queued_key(mailbox))
     handled = 0
     clients: dict[int, GraphClient] = {}
     try:

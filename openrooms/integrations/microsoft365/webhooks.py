@@ -54,11 +54,12 @@ from openrooms.integrations.microsoft365.models import (
     CalendarSyncState,
     Connection,
     RoomLink,
-    WorkLease,
 )
 from openrooms.integrations.microsoft365.outbox import (
     acquire_lease,
+    clear_queued_mark,
     describe,
+    enqueue_once,
     holder_id,
     release_lease,
 )
@@ -188,9 +189,7 @@ def graph_client_of(state: CalendarSyncState, organisation_id: int) -> Iterator[
 def maintain_subscription(link_id: int) -> str:
     """Creates the room's subscription when it has none (or it expired), renews it when a
     third of its lifetime is left; run by the `manage_subscription` task."""
-    WorkLease.objects.filter(key=work_queued_key(link_id)).update(
-        holder="", expires_at=timezone.now()
-    )
+    clear_queued_mark(work_queued_key(link_id))
     if not webhooks_enabled():
         return "webhooks off"
     link = RoomLink.objects.filter(pk=link_id).first()
@@ -433,13 +432,10 @@ def request_pull(link_id: int) -> None:
     # Imported here: tasks.py imports this module.
     from openrooms.integrations.microsoft365.tasks import pull_room_calendar
 
-    mark = secrets.token_hex(8)  # a new holder each time: only a free or stale mark is taken
-    if not acquire_lease(pull_queued_key(link_id), mark, PULL_QUEUED):
-        return
     try:
-        pull_room_calendar.enqueue(link_id)
+        enqueue_once(pull_queued_key(link_id), PULL_QUEUED,
+                     partial(pull_room_calendar.enqueue, link_id))
     except Exception:
-        release_lease(pull_queued_key(link_id), mark)
         mark_due(link_id)
         logger.exception("Could not enqueue the pull of room link %s; the scheduler will",
                          link_id)
@@ -448,10 +444,7 @@ def request_pull(link_id: int) -> None:
 def release_pull_claim(link_id: int) -> None:
     """A queued pull is starting: a change notified from now on queues another, as this one
     may have read the calendar before it."""
-    now = timezone.now()
-    WorkLease.objects.filter(key=pull_queued_key(link_id), expires_at__gt=now).update(
-        holder="", expires_at=now
-    )
+    clear_queued_mark(pull_queued_key(link_id))
 
 
 def pull_now(link_id: int) -> str:
