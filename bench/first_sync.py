@@ -107,21 +107,13 @@ def start_tenant(args: argparse.Namespace, folder: Path) -> tuple[EmulatorHandle
 
 def set_up_organisation(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
     """An organisation connected to the emulator's app, with every generated room linked."""
-    from openrooms.accounts.services import do_create_organisation
+    from common import connected_organisation  # bench/common.py
+
     from openrooms.integrations.microsoft365.models import RoomLink
-    from openrooms.integrations.microsoft365.services import do_save_connection
     from openrooms.spaces.models import Space
     from openrooms.spaces.services import do_create_office
 
-    organisation, _ = do_create_organisation(
-        name="Bench", slug="bench", admin_email="bench@bench.test",
-        admin_password="bench-password-1", timezone_name="Europe/London",
-    )
-    app = next(a for a in config["apps"] if a["name"] == "openrooms")
-    do_save_connection(
-        organisation, tenant_id=config["tenant_id"], client_id=app["client_id"],
-        client_secret=app["secret_value"], secret_expires_on=None, write_mode="room",
-    )
+    organisation = connected_organisation(config)
     office = do_create_office(organisation, name="Tower", timezone="Europe/London")
     mailboxes = [m for m in config["rooms"] if m.startswith("gen-room-")]
     spaces = Space.objects.bulk_create(

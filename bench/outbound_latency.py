@@ -78,21 +78,14 @@ def start_emulator(folder: Path, latency_ms: int) -> tuple[subprocess.Popen, dic
 
 def seed(config: dict[str, Any]) -> tuple[Any, list[Any]]:
     """An organisation connected in room-calendar mode, a member, and linked rooms."""
-    from openrooms.accounts.services import do_create_account, do_create_organisation
+    from common import connected_organisation  # bench/common.py
+
+    from openrooms.accounts.services import do_create_account
     from openrooms.integrations.microsoft365.models import RoomLink
-    from openrooms.integrations.microsoft365.services import do_save_connection
     from openrooms.spaces.models import Space
     from openrooms.spaces.services import do_create_office, do_create_space
 
-    organisation, _ = do_create_organisation(
-        name="Bench", slug="bench", admin_email="bench@bench.test",
-        admin_password="bench-password-1", timezone_name="Europe/London",
-    )
-    app = next(a for a in config["apps"] if a["name"] == "openrooms")
-    do_save_connection(
-        organisation, tenant_id=config["tenant_id"], client_id=app["client_id"],
-        client_secret=app["secret_value"], secret_expires_on=None, write_mode="room",
-    )
+    organisation = connected_organisation(config)
     member = do_create_account(organisation, email="member@bench.test",
                                password="bench-password-1", name="Member")
     office = do_create_office(organisation, name="Tower", timezone="Europe/London")

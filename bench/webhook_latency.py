@@ -71,16 +71,15 @@ def main() -> None:
 
     django.setup()
     import httpx
+    from common import connected_organisation  # bench/common.py
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
     from django_tasks_db.models import DBTaskResult
 
     import m365_emulator
     from m365_emulator.server import start_emulator
-    from openrooms.accounts.services import do_create_organisation
     from openrooms.bookings.models import Booking
     from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink
-    from openrooms.integrations.microsoft365.services import do_save_connection
     from openrooms.spaces.models import Space
     from openrooms.spaces.services import do_create_office, do_create_space
     from openrooms.tls_server import make_certificate, serve_https
@@ -97,16 +96,8 @@ def main() -> None:
         tick_seconds=0.02, webhook_verify=str(certificate.ca_file),
     )
     config = emulator.config()
-    app = next(a for a in config["apps"] if a["name"] == "openrooms")
-    organisation, _ = do_create_organisation(
-        name="Bench", slug="bench", admin_email="bench@bench.test",
-        admin_password="bench-password-1", timezone_name="Europe/Paris",
-    )
+    organisation = connected_organisation(config, timezone="Europe/Paris")
     office = do_create_office(organisation, name="Paris", timezone="Europe/Paris")
-    do_save_connection(
-        organisation, tenant_id=config["tenant_id"], client_id=app["client_id"],
-        client_secret=app["secret_value"], secret_expires_on=None, write_mode="room",
-    )
     space = do_create_space(office, kind=Space.Kind.ROOM, name="Seine", capacity=8)
     link = RoomLink.objects.create(space=space, organisation=organisation, mailbox=ROOM)
 
