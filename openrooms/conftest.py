@@ -8,6 +8,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -38,6 +39,22 @@ def save_screenshot(page: object, name: str) -> Path:
     folder.mkdir(exist_ok=True)
     page.screenshot(path=str(folder / name), full_page=True)
     return folder / name
+
+
+def watch_js_errors(page: Any) -> list[str]:
+    """Collects the page's uncaught errors and console errors in `page.js_errors` (tests
+    assert it stays empty). The browser asks for /favicon.ico on its own; that 404 is not the
+    page's fault."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "favicon" not in message.location.get("url", ""):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", on_console)
+    page.js_errors = errors
+    return errors
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from openrooms.accounts.models import Account
+from openrooms.conftest import watch_js_errors
 
 
 @pytest.fixture(autouse=True)
@@ -45,16 +46,7 @@ def open_page(browser: object, live_server: object) -> Iterator[object]:
         )
         page = context.new_page()
         page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-
-        def on_console(message: object) -> None:
-            # The browser asks for /favicon.ico on its own; that 404 is not the page's fault.
-            if message.type == "error" and "favicon" not in message.location.get("url", ""):
-                errors.append(f"{message.text} ({message.location.get('url')})")
-
-        page.on("console", on_console)
-        page.js_errors = errors
+        watch_js_errors(page)
         page.goto(path)
         return page
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from openrooms.conftest import PASSWORD, save_screenshot
+from openrooms.conftest import PASSWORD, save_screenshot, watch_js_errors
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.tests.conftest import app_named
 
@@ -32,12 +32,7 @@ def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and "favicon" not in message.location.get("url", "")
-            else None)
-    page.js_errors = errors
+    watch_js_errors(page)
     yield page
     context.close()
 

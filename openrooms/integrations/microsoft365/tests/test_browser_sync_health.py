@@ -17,7 +17,7 @@ from django.utils import timezone
 from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
-from openrooms.conftest import PASSWORD, save_screenshot
+from openrooms.conftest import PASSWORD, save_screenshot, watch_js_errors
 from openrooms.integrations.microsoft365.models import OutboxEntry
 from openrooms.integrations.microsoft365.tests.outbox_helpers import SEINE, linked_room, slot
 from openrooms.integrations.microsoft365.tests.test_sync_health import (
@@ -54,12 +54,7 @@ def page(browser: Any, live_server: Any, settings: Any, admin: Any) -> Iterator[
     }])
     page = context.new_page()
     page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and "favicon" not in message.location.get("url", "")
-            else None)
-    page.js_errors = errors
+    watch_js_errors(page)
     yield page
     context.close()
 
