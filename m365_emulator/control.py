@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from .calendar.render import render_event
 from .errors import GraphError
 from .fixture import Mailbox
 from .messages import Request, Response, graph_error
@@ -160,7 +161,7 @@ class Control:
         if body.get("recurrence"):
             payload["recurrence"] = body["recurrence"]
         event = self.emulator.store.create_event(organizer.id, payload)
-        return Response.json(201, self.emulator.store.render(event))
+        return Response.json(201, render_event(event))
 
     def move(self, request: Request, match: re.Match) -> Response:
         body = request.json() or {}
@@ -170,7 +171,7 @@ class Control:
             "start": {"dateTime": body["start"], "timeZone": zone},
             "end": {"dateTime": body["end"], "timeZone": zone},
         })
-        return Response.json(200, self.emulator.store.render(event))
+        return Response.json(200, render_event(event))
 
     def cancel(self, request: Request, match: re.Match) -> Response:
         body = request.json() or {}
@@ -186,7 +187,7 @@ class Control:
         end = _moment(request.query.get("end")) or start + timedelta(days=1)
         store = self.emulator.store
         zone = request.query.get("timeZone", "UTC")
-        return Response.json(200, {"value": [store.render(e, timezone=zone) for e in
+        return Response.json(200, {"value": [render_event(e, timezone=zone) for e in
                                              store.calendar_view(mailbox.id, start, end)]})
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlencode
 
+from .calendar.render import render_event
 from .delta import DeltaState, DeltaTokens
 from .errors import GraphError
 from .fixture import Mailbox, Tenant
@@ -257,8 +258,8 @@ class GraphApi:
     def _render(self, request: Request, event: dict[str, Any]) -> dict[str, Any]:
         timezone = _parse_prefer(request).get("outlook.timezone", "UTC")
         select = request.query.get("$select")
-        return self.store.render(event, timezone=timezone,
-                                 select=select.split(",") if select else None)
+        return render_event(event, timezone=timezone,
+                            select=select.split(",") if select else None)
 
     def _tz_headers(self, request: Request) -> dict[str, str]:
         timezone = _parse_prefer(request).get("outlook.timezone")
@@ -383,7 +384,7 @@ class GraphApi:
     def _delta_item(self, item: dict[str, Any], timezone: str) -> dict[str, Any]:
         if "@removed" in item:
             return {"@odata.type": "#microsoft.graph.event", **item}
-        return self.store.render(item, timezone=timezone)
+        return render_event(item, timezone=timezone)
 
     def _restart_link(self, path: str, request: Request) -> str:
         """Where a client restarts after 410: a fresh delta over the token's window if known."""

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .batch import Batch
-from .calendar import CalendarStore, RoomPolicy
+from .calendar.model import RoomPolicy
+from .calendar.store import CalendarStore
 from .control import Control
 from .delta import DeltaTokens
 from .errors import GraphError

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .calendar.render import render_event
 from .errors import GraphError
 from .messages import Request, Response
 
@@ -54,7 +55,7 @@ class WebPage:
                 continue
             cells = []
             for event in store.calendar_view(room.id, start, start + timedelta(days=1)):
-                shown = store.render(event, timezone=zone_name)
+                shown = render_event(event, timezone=zone_name)
                 css = ' class="cancelled"' if shown["isCancelled"] else ""
                 organizer = (shown.get("organizer") or {}).get("emailAddress", {})
                 cells.append(

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from m365_emulator.calendar import CalendarStore, RoomPolicy
+from m365_emulator.calendar.model import RoomPolicy
+from m365_emulator.calendar.render import render_event
+from m365_emulator.calendar.store import CalendarStore
 from m365_emulator.errors import GraphError
 
 
@@ -578,7 +580,7 @@ def test_render_in_a_zone_with_etag(store):
     created = store.create_event(
         "ada", event("2026-11-25T09:00:00", "2026-11-25T10:00:00", tz="Europe/London")
     )
-    shaped = store.render(created, timezone="Pacific Standard Time")
+    shaped = render_event(created, timezone="Pacific Standard Time")
     assert shaped["start"] == {
         "dateTime": "2026-11-25T01:00:00.0000000",
         "timeZone": "Pacific Standard Time",
@@ -594,7 +596,7 @@ def test_render_in_a_zone_with_etag(store):
 
 def test_render_with_select(store):
     created = store.create_event("ada", event("2026-11-25T09:00:00", "2026-11-25T10:00:00"))
-    shaped = store.render(created, select=["subject", "start", "showAs"])
+    shaped = render_event(created, select=["subject", "start", "showAs"])
     assert set(shaped) == {"@odata.etag", "id", "subject", "start", "showAs"}
 
 
@@ -603,7 +605,7 @@ def test_render_all_day_events_float(store):
         "ada",
         event("2026-11-25T00:00:00", "2026-11-26T00:00:00", tz="Europe/Berlin", isAllDay=True),
     )
-    shaped = store.render(created, timezone="America/New_York")
+    shaped = render_event(created, timezone="America/New_York")
     assert shaped["start"]["dateTime"] == "2026-11-25T00:00:00.0000000"
     assert shaped["end"]["dateTime"] == "2026-11-26T00:00:00.0000000"
     assert shaped["isAllDay"]
@@ -704,8 +706,8 @@ def test_a_rejected_patch_changes_nothing(store):
 
 
 def test_delta_cursor_older_than_the_kept_history_answers_410(store, monkeypatch):
-    monkeypatch.setattr("m365_emulator.calendar.HISTORY_LIMIT", 2)
-    monkeypatch.setattr("m365_emulator.calendar.HISTORY_TRIM", 1)
+    monkeypatch.setattr("m365_emulator.calendar.store.HISTORY_LIMIT", 2)
+    monkeypatch.setattr("m365_emulator.calendar.store.HISTORY_TRIM", 1)
     created = store.create_event("ada", event("2026-11-25T09:00:00", "2026-11-25T10:00:00"))
     _, cursor = delta(store, None)
     for n in range(4):

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from m365_emulator.calendar import CalendarStore
+from m365_emulator.calendar.render import render_event
+from m365_emulator.calendar.store import CalendarStore
 from m365_emulator.errors import GraphError
 from m365_emulator.recurrence import resolve_zone
 
@@ -172,7 +173,7 @@ def test_weekly_london_meeting_keeps_local_time_across_both_dst_changes(store):
     assert [i["start"]["dateTime"][:16] for i in spring] == ["2026-03-23T09:00", "2026-03-30T08:00"]
     autumn = store.calendar_view("ada", utc(2026, 10, 18), utc(2026, 10, 28))
     assert [i["start"]["dateTime"][:16] for i in autumn] == ["2026-10-19T08:00", "2026-10-26T09:00"]
-    local = [store.render(i, timezone="Europe/London")["start"] for i in spring + autumn]
+    local = [render_event(i, timezone="Europe/London")["start"] for i in spring + autumn]
     assert {d["dateTime"][11:16] for d in local} == {"09:00"}
     assert all(i["seriesMasterId"] == master["id"] for i in spring + autumn)
 
