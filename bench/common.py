@@ -12,7 +12,7 @@ def connected_organisation(config: dict[str, Any], *, timezone: str = "Europe/Lo
     """The "Bench" organisation, connected in room-calendar mode to the emulator's openrooms
     app (`config` is the emulator's)."""
     from openrooms.accounts.services import do_create_organisation
-    from openrooms.integrations.microsoft365.services import do_save_connection
+    from openrooms.integrations.microsoft365.connection import do_save_connection
 
     organisation, _ = do_create_organisation(
         name="Bench", slug="bench", admin_email="bench@bench.test",

@@ -316,9 +316,12 @@ def measure(args: argparse.Namespace, handle: EmulatorHandle, workers: list[subp
     from django.db import close_old_connections, connection
 
     from openrooms.bookings.models import Booking
-    from openrooms.integrations.microsoft365.inbound import pull_with_lease
-    from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink
-    from openrooms.integrations.microsoft365.tasks import schedule_periodic_work
+    from openrooms.integrations.microsoft365.inbound.pull import pull_with_lease
+    from openrooms.integrations.microsoft365.models import (
+        CalendarSyncState,
+        RoomLink,
+    )
+    from openrooms.jobs.scheduler import schedule_periodic_work
 
     store = handle.emulator.store
     sampler = FrameSampler() if args.profile else None

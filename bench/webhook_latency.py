@@ -79,7 +79,10 @@ def main() -> None:
     import m365_emulator
     from m365_emulator.server import start_emulator
     from openrooms.bookings.models import Booking
-    from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink
+    from openrooms.integrations.microsoft365.models import (
+        CalendarSyncState,
+        RoomLink,
+    )
     from openrooms.spaces.models import Space
     from openrooms.spaces.services import do_create_office, do_create_space
     from openrooms.tls_server import make_certificate, serve_https

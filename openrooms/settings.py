@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "openrooms.accounts",
+    "openrooms.jobs",
     "openrooms.spaces",
     "openrooms.bookings",
     "openrooms.api",

@@ -11,7 +11,7 @@ from ninja.security import HttpBearer
 
 from openrooms.accounts.models import Account
 from openrooms.accounts.services import authenticate_api_token
-from openrooms.bookings.services import BookingConflict, BookingError
+from openrooms.bookings.errors import BookingConflict, BookingError
 
 
 class BearerToken(HttpBearer):

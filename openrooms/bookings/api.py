@@ -6,10 +6,10 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
+from openrooms.bookings.availability import availability
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import (
     access_booking_by_id,
-    availability,
     bookings_of,
     do_book,
     do_cancel_booking,

@@ -11,8 +11,8 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
+from openrooms.bookings.availability import SpaceAvailability, SpaceSummary
 from openrooms.bookings.models import Booking
-from openrooms.bookings.services import SpaceAvailability, SpaceSummary
 from openrooms.spaces.models import Office
 
 FIRST_HOUR = 7

@@ -18,18 +18,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from openrooms.bookings.availability import availability, availability_of_space
+from openrooms.bookings.errors import BookingConflict, BookingError
 from openrooms.bookings.forms import BookingForm
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import (
     DESK_DAY_END,
-    BookingConflict,
-    BookingError,
     access_booking_by_id,
-    availability,
-    availability_of_space,
     can_change,
     conflicts_of,
-    day_bounds,
     do_book,
     do_cancel_booking,
     past_bookings_of,
@@ -37,6 +34,7 @@ from openrooms.bookings.services import (
 )
 from openrooms.bookings.timeline import CELL, Row, hours, timeline_row
 from openrooms.spaces.models import Office, Space
+from openrooms.spaces.office_time import day_bounds
 from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
 
 KIND_FILTERS = {"desk": Space.Kind.DESK, "room": Space.Kind.ROOM}

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account, do_create_organisation
-from openrooms.bookings.services import BookingError, do_book
+from openrooms.bookings.errors import BookingError
+from openrooms.bookings.services import do_book
 from openrooms.demo.drawings import draw_plan
 from openrooms.spaces.models import Floor, Space
 from openrooms.spaces.services import (

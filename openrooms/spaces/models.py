@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import zoneinfo
+from functools import cached_property
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -30,6 +33,11 @@ class Office(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @cached_property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The office's time zone: bookings are shown, and typed, in it."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
 
 class Floor(models.Model):

@@ -32,15 +32,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from openrooms.accounts.decorators import check_admin
-from openrooms.bookings.services import (
-    DESK_DAY_END,
-    DESK_DAY_START,
-    BookingConflict,
-    BookingError,
-    SpaceAvailability,
-    availability,
-    do_book,
-)
+from openrooms.bookings.availability import SpaceAvailability, availability
+from openrooms.bookings.errors import BookingConflict, BookingError
+from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, do_book
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.plans import CONTENT_TYPES, PlanImageError
 from openrooms.spaces.services import (

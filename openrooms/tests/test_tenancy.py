@@ -20,9 +20,12 @@ from django.utils import timezone
 from openrooms.accounts.services import do_create_account, do_create_api_token
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
-from openrooms.integrations.microsoft365.graph import Room
-from openrooms.integrations.microsoft365.models import OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.services import do_import_rooms
+from openrooms.integrations.microsoft365.graph.replies import Room
+from openrooms.integrations.microsoft365.models import (
+    OutboxEntry,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.rooms import do_import_rooms
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
 

@@ -7,14 +7,9 @@ import zoneinfo
 
 import pytest
 
+from openrooms.bookings.errors import InvalidBookingTime, OutsideBookingWindow
 from openrooms.bookings.models import Booking
-from openrooms.bookings.services import (
-    InvalidBookingTime,
-    OutsideBookingWindow,
-    do_book,
-    do_cancel_booking,
-    do_move_booking,
-)
+from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NOW = dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC)

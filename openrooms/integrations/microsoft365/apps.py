@@ -1,3 +1,5 @@
+"""The Microsoft 365 integration app: its signal receiver and its periodic work."""
+
 from django.apps import AppConfig
 
 
@@ -10,6 +12,8 @@ class Microsoft365Config(AppConfig):
         # bookings knows nothing of Microsoft 365: it announces its changes, and the outbox
         # records them inside the same transaction.
         from openrooms.bookings.signals import booking_changed
-        from openrooms.integrations.microsoft365.outbox import record_booking_change
+        from openrooms.integrations.microsoft365 import schedule
+        from openrooms.integrations.microsoft365.outbound import record_booking_change
 
         booking_changed.connect(record_booking_change, dispatch_uid="microsoft365-outbox")
+        schedule.register()

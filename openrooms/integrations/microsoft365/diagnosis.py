@@ -9,45 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from openrooms.integrations.microsoft365.graph import (
-    GraphClient,
-    GraphFailure,
-    TokenFailure,
-    event_path,
-    user_path,
+from openrooms.integrations.microsoft365.explain import (
+    StepResult,
+    explain_graph_failure,
+    explain_token_failure,
 )
-
-CONSENT_STEPS = (
-    "In the Azure portal open App registrations → your app → API permissions. If {permission} "
-    "is missing, choose Add a permission → Microsoft Graph → Application permissions → "
-    "{permission} → Add permissions. Then press “Grant admin consent for <your organisation>” "
-    "and check that its status shows a green tick. Consent can take a few minutes to apply."
-)
-RENEWAL_STEPS = (
-    "In the Azure portal open App registrations → your app → Certificates & secrets → "
-    "New client secret, choose 12 or 24 months, press Add and copy the secret's Value (not its "
-    "Secret ID) straight away: it is shown only once. Paste it here with its new expiry date."
-)
-RBAC_SCOPE_STEPS = (
-    "The app is restricted to a set of mailboxes (Exchange RBAC for Applications or an "
-    "application access policy) and this room is outside it. In Exchange Online PowerShell "
-    "check with: Test-ServicePrincipalAuthorization -Identity <app> -Resource {mailbox}. "
-    "Add the room mailboxes to the management scope the app's role assignment uses (see "
-    "the help page), then wait up to 30 minutes."
-)
-
-
-@dataclass(frozen=True)
-class StepResult:
-    ok: bool
-    title: str
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+from openrooms.integrations.microsoft365.graph.client import GraphClient
+from openrooms.integrations.microsoft365.graph.failures import GraphFailure, TokenFailure
+from openrooms.integrations.microsoft365.outbound import EventDraft, remove_event, write_event
 
 
 @dataclass(frozen=True)
@@ -55,87 +26,6 @@ class Step:
     key: str
     title: str
     run: Callable[[GraphClient, bool], StepResult]
-
-
-def explain_token_failure(failure: GraphFailure, client: GraphClient) -> StepResult:
-    title = "Sign in to Microsoft Entra ID"
-    tenant = client.credentials.tenant_id
-    app = client.credentials.client_id
-    if not isinstance(failure, TokenFailure):
-        return StepResult(
-            False, title, failure.message,
-            "Check that this server can reach login.microsoftonline.com over HTTPS (proxy, "
-            "firewall, TLS inspection), then test again.",
-        )
-    codes = set(failure.error_codes)
-    if 90002 in codes:
-        return StepResult(
-            False, title, f"There is no Microsoft Entra tenant “{tenant}”.",
-            "Copy the Directory (tenant) ID from the app's Overview page in the Azure portal "
-            "(or use your tenant's domain, such as contoso.onmicrosoft.com) into Tenant ID.",
-        )
-    if 900023 in codes:
-        return StepResult(
-            False, title, f"“{tenant}” is neither a tenant ID nor a domain name.",
-            "Tenant ID takes the Directory (tenant) ID, a GUID like "
-            "72f988bf-86f1-41af-91ab-2d7cd011db47, or a domain like contoso.onmicrosoft.com.",
-        )
-    if 700016 in codes:
-        return StepResult(
-            False, title, f"Tenant {tenant} has no app with the Client ID {app}.",
-            "Copy the Application (client) ID from the Overview page of the app you registered, "
-            "and check that the Tenant ID is the Directory (tenant) ID shown on the same page. "
-            "An app registered in another directory cannot be used here.",
-        )
-    if 7000215 in codes:
-        return StepResult(
-            False, title,
-            "Microsoft refused the client secret. Often the secret's ID was pasted instead of "
-            "its Value.",
-            "In Certificates & secrets the Value column holds the secret (it is shown in full "
-            "only right after it is created). If you can no longer see it, create a new one: "
-            + RENEWAL_STEPS,
-        )
-    if 7000222 in codes:
-        return StepResult(False, title, "The client secret has expired.", RENEWAL_STEPS)
-    return StepResult(
-        False, title,
-        f"Microsoft refused the token request: {failure.message.splitlines()[0]}",
-        "Check the Client ID, Client Secret and Tenant ID against the app's Overview and "
-        "Certificates & secrets pages.",
-    )
-
-
-def explain_graph_failure(
-    failure: GraphFailure, title: str, permission: str, mailbox: str | None = None
-) -> StepResult:
-    if failure.status == 403 and "OData is disabled" in failure.message and mailbox:
-        return StepResult(
-            False, title, f"The app may not open the mailbox {mailbox}.",
-            RBAC_SCOPE_STEPS.format(mailbox=mailbox),
-        )
-    if failure.status == 403:
-        return StepResult(
-            False, title,
-            f"The app has no admin consent for the application permission {permission}.",
-            CONSENT_STEPS.format(permission=permission),
-        )
-    if failure.code == "MailboxNotEnabledForRESTAPI" or "on-premise" in failure.message.lower():
-        return StepResult(
-            False, title,
-            f"The mailbox {mailbox} is hosted in on-premises Exchange.",
-            "Hybrid deployments are not supported: Microsoft Graph can only book rooms whose "
-            "mailboxes are in Exchange Online. Move the room mailbox to Exchange Online.",
-        )
-    if failure.status == 404 and mailbox:
-        return StepResult(
-            False, title, f"Microsoft 365 has no mailbox {mailbox}.",
-            "Check the room's email address in the Exchange admin center (Resources).",
-        )
-    return StepResult(
-        False, title, f"Microsoft Graph answered: {failure.message}",
-        "This is usually temporary (throttling or an outage): test again in a few minutes.",
-    )
 
 
 def check_token(client: GraphClient, also_write: bool) -> StepResult:
@@ -200,22 +90,40 @@ def check_calendars(client: GraphClient, also_write: bool) -> StepResult:
     return StepResult(True, title, f"The app can read{wrote} the calendar of {mailbox}.")
 
 
+PROBE_LENGTH = dt.timedelta(minutes=5)
+
+
 def write_and_delete_probe(client: GraphClient, mailbox: str, now: dt.datetime) -> None:
-    start = now + dt.timedelta(days=1)
-    event = client.request(
-        "POST", f"{user_path(mailbox)}/events", mailbox=mailbox, retry=True,
-        json_body={
-            "subject": "openrooms connection test (deleted at once)",
-            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-            "end": {
-                "dateTime": (start + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"),
-                "timeZone": "UTC",
-            },
-            "showAs": "free",
-            "transactionId": str(uuid.uuid4()),
-        },
-    ).json()
-    client.request("DELETE", event_path(mailbox, event["id"]), mailbox=mailbox)
+    """Writes a short event to the room's calendar and removes it, as a booking's delivery
+    would: the same checks, the same POST, the same DELETE. At a time the room is free
+    tomorrow, since a direct write must not land over a meeting."""
+    start = free_moment(client, mailbox, (now + dt.timedelta(days=1)).replace(second=0))
+    probe = EventDraft(
+        subject="openrooms connection test (deleted at once)",
+        start=start,
+        end=start + PROBE_LENGTH,
+        transaction_id=str(uuid.uuid4()),
+        room_mailbox=mailbox,
+        room_name="",
+        show_as="free",
+    )
+    event = write_event(client, mailbox, probe, in_room=True)
+    remove_event(client, mailbox, event.id, in_room=True)
+
+
+def free_moment(client: GraphClient, mailbox: str, after: dt.datetime) -> dt.datetime:
+    """The first moment from `after` with PROBE_LENGTH free in the room's calendar that day."""
+    busy = sorted(
+        (e.start.utc, e.end.utc)
+        for e in client.calendar_view(mailbox, after, after + dt.timedelta(days=1))
+        if not e.is_cancelled and e.show_as != "free"
+    )
+    moment = after
+    for start, end in busy:
+        if start >= moment + PROBE_LENGTH:
+            break
+        moment = max(moment, end)
+    return moment
 
 
 STEPS = [

@@ -18,12 +18,16 @@ from django.utils import timezone
 from openrooms.accounts.models import Organisation
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import bookings_of
-from openrooms.integrations.microsoft365.models import CalendarSyncState, OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.outbox import outbox_entries_of
-from openrooms.integrations.microsoft365.services import webhooks_enabled
-from openrooms.integrations.microsoft365.webhooks import request_pull
+from openrooms.integrations.microsoft365.inbound.pull import request_pull
+from openrooms.integrations.microsoft365.models import (
+    CalendarSyncState,
+    OutboxEntry,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.outbound import outbox_entries_of
+from openrooms.integrations.microsoft365.subscriptions import webhooks_enabled
 
-# Subscriptions are renewed once a third of their life is left (webhooks.py), a day or more
+# Subscriptions are renewed once a third of their life is left (subscriptions.py), a day or more
 # before they end: one this close to its end has missed its renewal.
 SUBSCRIPTION_EXPIRING_SOON = dt.timedelta(hours=12)
 # A pending entry this long past its due time means no worker is delivering.

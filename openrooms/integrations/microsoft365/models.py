@@ -69,7 +69,7 @@ class RoomLink(models.Model):
 class OutboxEntry(models.Model):
     """One write to Outlook owed for a booking change, recorded in the booking's transaction.
 
-    Delivery (outbox.py) claims an entry with a conditional UPDATE, so however many workers
+    Delivery (outbound.py) claims an entry with a conditional UPDATE, so however many workers
     run, one delivers it; the entries of a booking are delivered in `sequence` order. A failed
     attempt keeps the entry with its last error and a next attempt time; it is retried until
     it is delivered or an administrator gives up on it.
@@ -135,25 +135,8 @@ class OutboxEntry(models.Model):
         return self.state in self.OPEN_STATES
 
 
-class WorkLease(models.Model):
-    """A named right to do some work for a while, taken with a conditional UPDATE.
-
-    Keys: `mailbox:<address>:<slot>` (deliveries in flight per mailbox across all worker
-    processes; GraphClient's semaphore only counts one process) and `scheduler` (one
-    scheduler ticks at a time however many workers run one); `daily:<job>:<date>` marks a
-    daily job as enqueued. A holder that dies loses the lease when it expires.
-    """
-
-    key = models.CharField(max_length=300, unique=True)
-    holder = models.CharField(max_length=200, blank=True)
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.key} held by {self.holder or 'nobody'} until {self.expires_at}"
-
-
 class CalendarSyncState(models.Model):
-    """Where the inbound sync (inbound.py) of one linked room's calendar stands.
+    """Where the inbound sync (inbound/pull.py) of one linked room's calendar stands.
 
     `delta_link` is Graph's `@odata.deltaLink` from the last complete round: it carries the
     window it was opened with, so the window is kept beside it; blank means the next pull is a
@@ -172,7 +155,7 @@ class CalendarSyncState(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     # How many times in a row a pull failed (a restart after 410 is not a failure).
     failures = models.PositiveIntegerField(default=0)
-    # The change-notification subscription on the room's events (webhooks.py), when the
+    # The change-notification subscription on the room's events (subscriptions.py), when the
     # installation has a public address. `client_state` is the secret Graph echoes back.
     subscription_id = models.CharField(max_length=200, blank=True, db_index=True)
     subscription_expires_at = models.DateTimeField(null=True, blank=True)

@@ -1,4 +1,4 @@
-"""Where Microsoft Graph delivers change and lifecycle notifications (webhooks.py subscribes).
+"""The webhook views: where Microsoft Graph delivers change and lifecycle notifications.
 
 No login and no CSRF token: Graph cannot have either. A notification is trusted only when it
 names a subscription of ours and carries the clientState that subscription was given (compared
@@ -20,8 +20,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openrooms.integrations.microsoft365 import webhooks
-from openrooms.integrations.microsoft365.tasks import handle_lifecycle_event
+from openrooms.integrations.microsoft365.inbound.pull import request_pull
+from openrooms.integrations.microsoft365.subscriptions import (
+    LIFECYCLE_EVENTS,
+    handle_lifecycle_event,
+    verified_rooms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
     def queue_pulls(batch: Notifications, rooms: dict[str, int]) -> None:
         for link_id in dict.fromkeys(rooms[n.subscription_id] for n in batch.value):
-            webhooks.request_pull(link_id)
+            request_pull(link_id)
 
     return receive(request, Notifications, "change notification", queue_pulls)
 
@@ -71,7 +75,7 @@ def lifecycle(request: HttpRequest) -> HttpResponse:
         for subscription_id, event in dict.fromkeys(
             (n.subscription_id, n.lifecycle_event) for n in batch.value
         ):
-            if event not in webhooks.LIFECYCLE_EVENTS:
+            if event not in LIFECYCLE_EVENTS:
                 logger.info("Lifecycle event %r of subscription %s ignored", event,
                             subscription_id)
                 continue
@@ -92,7 +96,7 @@ def receive(
     batch = parse(request, model)
     if batch is None:
         return HttpResponse(f"Not a {what} collection.", status=400, content_type="text/plain")
-    rooms = webhooks.verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
+    rooms = verified_rooms([(n.subscription_id, n.client_state) for n in batch.value])
     if rooms is None:
         return refused(request)
     act(batch, rooms)

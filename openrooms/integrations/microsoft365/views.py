@@ -25,20 +25,30 @@ from django.views.decorators.http import require_POST
 from openrooms import crypto
 from openrooms.accounts.decorators import admin_required, check_admin
 from openrooms.accounts.models import Organisation
-from openrooms.integrations.microsoft365 import diagnosis, health, outbox, services, webhooks
-from openrooms.integrations.microsoft365.diagnosis import StepResult
+from openrooms.integrations.microsoft365 import connection as connections
+from openrooms.integrations.microsoft365 import diagnosis, health, outbound
+from openrooms.integrations.microsoft365.clients import client_for, connection_of
+from openrooms.integrations.microsoft365.explain import UNREADABLE_KEY_FIX, StepResult
 from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm
-from openrooms.integrations.microsoft365.graph import GraphClient
-from openrooms.integrations.microsoft365.models import Connection, OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.services import RoomDirectoryFailure, TenantRoom
+from openrooms.integrations.microsoft365.graph.client import GraphClient
+from openrooms.integrations.microsoft365.models import (
+    Connection,
+    OutboxEntry,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.rooms import (
+    RoomDirectoryFailure,
+    TenantRoom,
+    access_room_link_by_id,
+    do_import_rooms,
+    do_reimport_room,
+    do_unlink_room,
+    find_room_by_mailbox,
+    list_tenant_rooms,
+)
+from openrooms.integrations.microsoft365.subscriptions import live_subscriptions, webhooks_enabled
 from openrooms.spaces.models import Office
 from openrooms.spaces.services import access_office_by_id, offices_of
-
-UNREADABLE_KEY_FIX = (
-    "The installation's encryption keys changed since the secret was saved. Enter the client "
-    "secret again on the Office 365 page and save."
-)
-
 
 # Settings → Apps & Integrations → Office 365
 
@@ -48,10 +58,10 @@ UNREADABLE_KEY_FIX = (
 @sensitive_variables()  # innermost: it hides the locals of the function it calls directly
 def connection_settings(request: HttpRequest) -> HttpResponse:
     organisation = request.user.organisation
-    connection = services.connection_of(organisation)
+    connection = connection_of(organisation)
     form = ConnectionForm(request.POST or None, connection=connection)
     if request.method == "POST" and form.is_valid():
-        services.do_save_connection(organisation, **form.cleaned_data)
+        connections.do_save_connection(organisation, **form.cleaned_data)
         messages.success(
             request, "Office 365 settings saved. Press Test settings to check them with Microsoft."
         )
@@ -62,10 +72,10 @@ def connection_settings(request: HttpRequest) -> HttpResponse:
         "connection": connection,
         "steps": [StepResult(**step) for step in connection.last_test_steps] if connection else [],
         # Change notifications need a public https address; without one the sync only polls.
-        "webhooks": services.webhooks_enabled(),
+        "webhooks": webhooks_enabled(),
         "plain_http_base_url": settings.PUBLIC_BASE_URL.startswith("http://"),
         "linked_rooms": RoomLink.objects.filter(organisation=organisation).count(),
-        "live_subscriptions": webhooks.live_subscriptions(organisation).count(),
+        "live_subscriptions": live_subscriptions(organisation).count(),
         "polling": settings.MICROSOFT_POLL_SECONDS > 0,
         "poll_seconds": f"{settings.MICROSOFT_POLL_SECONDS:g}",
         "safety_poll_seconds": f"{settings.MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS:g}",
@@ -115,13 +125,13 @@ def run_test_step(connection: Connection, index: int, also_write: bool) -> StepR
     """One step with a fresh client (no cached token), recorded on the connection."""
     step = diagnosis.STEPS[index]
     try:
-        client = services.client_for(connection)
+        client = client_for(connection)
     except crypto.SecretUnreadable as error:
         result = StepResult(False, step.title, str(error), UNREADABLE_KEY_FIX)
     else:
         with client:
             result = diagnosis.run_step(step, client, also_write=also_write)
-    services.do_record_test_step(connection, index, result)
+    connections.do_record_test_step(connection, index, result)
     return result
 
 
@@ -129,7 +139,7 @@ def run_test_step(connection: Connection, index: int, also_write: bool) -> StepR
 def disconnect(request: HttpRequest) -> HttpResponse:
     connection = connection_or_404(request)
     if request.method == "POST":
-        services.do_disconnect(request.user.organisation)
+        connections.do_disconnect(request.user.organisation)
         messages.success(
             request, "Office 365 disconnected. Imported rooms and their bookings are kept."
         )
@@ -147,7 +157,7 @@ def help_page(request: HttpRequest) -> HttpResponse:
 
 
 def connection_or_404(request: HttpRequest) -> Connection:
-    connection = services.connection_of(request.user.organisation)
+    connection = connection_of(request.user.organisation)
     if connection is None:
         raise Http404("Office 365 is not connected.")
     return connection
@@ -165,7 +175,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
     bookings = health.conflicts_and_declines(organisation, now)
     return render(request, "microsoft365/sync_health.html", {
         "section": "sync_health",
-        "connection": services.connection_of(organisation),
+        "connection": connection_of(organisation),
         "summary": health.summary_of(organisation, rooms, now),
         "rooms": rooms,
         "now": now,
@@ -189,7 +199,7 @@ def sync_health_rooms(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def resync_room(request: HttpRequest, link_id: int) -> HttpResponse:
-    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
     health.do_request_resync(link)
     messages.success(
@@ -202,9 +212,9 @@ def resync_room(request: HttpRequest, link_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def retry_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
-    entry = outbox.access_outbox_entry_by_id(request.user.organisation, entry_id)
+    entry = outbound.access_outbox_entry_by_id(request.user.organisation, entry_id)
     check_admin(request)
-    entry = outbox.do_retry_outbox_entry(entry, acting=request.user)
+    entry = outbound.do_retry_outbox_entry(entry, acting=request.user)
     if entry.is_open:
         messages.success(request, f"Retrying now: {describe_entry(entry)}.")
     else:
@@ -215,11 +225,11 @@ def retry_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 @login_required
 def give_up_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
-    entry = outbox.access_outbox_entry_by_id(request.user.organisation, entry_id)
+    entry = outbound.access_outbox_entry_by_id(request.user.organisation, entry_id)
     check_admin(request)
     if request.method == "POST":
         was_open = entry.is_open
-        entry = outbox.do_give_up_outbox_entry(entry, acting=request.user)
+        entry = outbound.do_give_up_outbox_entry(entry, acting=request.user)
         if entry.state == OutboxEntry.State.GIVEN_UP and was_open:
             messages.success(
                 request, f"Gave up on {describe_entry(entry)}: it is no longer retried.",
@@ -250,7 +260,7 @@ def room_listing(request: HttpRequest) -> HttpResponse:
     """The tenant's rooms as a fragment the Manage Rooms page loads (it can take a while)."""
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.GET.get("office"))
-    connection = services.connection_of(organisation)
+    connection = connection_of(organisation)
     context: dict[str, Any] = {"office": office, "connection": connection}
     if connection is not None:
         try:
@@ -280,7 +290,7 @@ def room_listing(request: HttpRequest) -> HttpResponse:
 def import_rooms(request: HttpRequest) -> HttpResponse:
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.POST.get("office"))
-    connection = services.connection_of(organisation)
+    connection = connection_of(organisation)
     chosen = {mailbox.lower() for mailbox in request.POST.getlist("mailbox")}
     if connection is None:
         return redirect("microsoft365")
@@ -301,7 +311,7 @@ def import_rooms(request: HttpRequest) -> HttpResponse:
         ))
     room_lists = {r.room.email_address.lower(): r.room_list for r in listing}
     try:
-        links = services.do_import_rooms(
+        links = do_import_rooms(
             organisation, office, [r.room for r in found], room_lists=room_lists
         )
     except ValidationError as error:
@@ -323,7 +333,7 @@ def import_rooms(request: HttpRequest) -> HttpResponse:
 def add_room(request: HttpRequest) -> HttpResponse:
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.POST.get("office"))
-    connection = services.connection_of(organisation)
+    connection = connection_of(organisation)
     if connection is None:
         return redirect("microsoft365")
     form = AddRoomForm(request.POST)
@@ -332,11 +342,11 @@ def add_room(request: HttpRequest) -> HttpResponse:
     mailbox = form.cleaned_data["mailbox"].lower()
     try:
         with graph_client(connection, "Reading the mailbox") as client:
-            room = services.find_room_by_mailbox(client, mailbox)
+            room = find_room_by_mailbox(client, mailbox)
     except Failed as failed:
         return render_manage_rooms(request, office, add_form=form, failure=failed.result)
     try:
-        [link] = services.do_import_rooms(organisation, office, [room], room_lists={})
+        [link] = do_import_rooms(organisation, office, [room], room_lists={})
     except ValidationError as error:
         form.add_error(None, " ".join(error.messages))
         return render_manage_rooms(request, office, add_form=form, status=400)
@@ -347,15 +357,15 @@ def add_room(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def reimport_room(request: HttpRequest, link_id: int) -> HttpResponse:
-    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
-    connection = services.connection_of(request.user.organisation)
+    connection = connection_of(request.user.organisation)
     office = link.space.office
     if connection is None:
         return redirect("microsoft365")
     try:
         with graph_client(connection, "Listing the rooms") as client:
-            link = services.do_reimport_room(request.user.organisation, link, client)
+            link = do_reimport_room(request.user.organisation, link, client)
     except Failed as failed:
         return render_manage_rooms(request, office, failure=failed.result)
     except ValidationError as error:
@@ -367,11 +377,11 @@ def reimport_room(request: HttpRequest, link_id: int) -> HttpResponse:
 
 @login_required
 def unlink_room(request: HttpRequest, link_id: int) -> HttpResponse:
-    link = services.access_room_link_by_id(request.user.organisation, link_id)
+    link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
     office = link.space.office
     if request.method == "POST":
-        services.do_unlink_room(link)
+        do_unlink_room(link)
         messages.success(
             request, f"{link.space.name} is no longer linked to {link.mailbox}; the room and its "
             "bookings are kept.",
@@ -402,7 +412,7 @@ class Failed(Exception):
 def graph_client(connection: Connection, step: str) -> Iterator[GraphClient]:
     """A fresh client; RoomDirectoryFailure and an unreadable secret come out as `Failed`."""
     try:
-        client = services.client_for(connection)
+        client = client_for(connection)
     except crypto.SecretUnreadable as error:
         raise Failed(StepResult(False, step, str(error), UNREADABLE_KEY_FIX)) from error
     with client:
@@ -414,7 +424,7 @@ def graph_client(connection: Connection, step: str) -> Iterator[GraphClient]:
 
 def tenant_rooms(organisation: Organisation, connection: Connection) -> list[TenantRoom]:
     with graph_client(connection, "Listing the rooms") as client:
-        return services.list_tenant_rooms(organisation, client)
+        return list_tenant_rooms(organisation, client)
 
 
 def render_manage_rooms(
@@ -429,7 +439,7 @@ def render_manage_rooms(
     links = RoomLink.objects.filter(organisation=organisation).select_related("space__office")
     context = {
         "section": "meeting_rooms",
-        "connection": services.connection_of(organisation),
+        "connection": connection_of(organisation),
         "offices": offices_of(organisation).order_by("name"),
         "office": office,
         "links": links,

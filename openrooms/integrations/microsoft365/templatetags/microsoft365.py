@@ -7,8 +7,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from openrooms.integrations.microsoft365 import services
-from openrooms.integrations.microsoft365.diagnosis import RENEWAL_STEPS
+from openrooms.integrations.microsoft365.clients import connection_of
+from openrooms.integrations.microsoft365.connection import expiry_notice, expiry_warning
+from openrooms.integrations.microsoft365.explain import RENEWAL_STEPS
 
 register = template.Library()
 
@@ -24,15 +25,15 @@ def microsoft365_expiry_banner(context: template.Context) -> SafeString:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_admin:
         return mark_safe("")
-    connection = services.connection_of(user.organisation)
-    days_left = services.expiry_warning(connection, timezone.localdate())
+    connection = connection_of(user.organisation)
+    days_left = expiry_warning(connection, timezone.localdate())
     if connection is None or connection.secret_expires_on is None or days_left is None:
         return mark_safe("")
     return render_to_string(
         "microsoft365/_expiry_banner.html",
         {
             "expired": days_left < 0,
-            "notice": services.expiry_notice(days_left, connection.secret_expires_on),
+            "notice": expiry_notice(days_left, connection.secret_expires_on),
             "renewal_steps": RENEWAL_STEPS,
         },
         request=request,
@@ -43,4 +44,4 @@ def microsoft365_expiry_banner(context: template.Context) -> SafeString:
 def microsoft365_integration_card(context: template.Context) -> dict[str, object]:
     """The Office 365 entry of Settings → Apps & Integrations: status and the last test."""
     request = context["request"]
-    return {"connection": services.connection_of(request.user.organisation)}
+    return {"connection": connection_of(request.user.organisation)}

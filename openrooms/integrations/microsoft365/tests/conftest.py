@@ -25,8 +25,11 @@ from m365_emulator.testing import TEST_OPTIONS, wait_until
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account
 from openrooms.conftest import PASSWORD
-from openrooms.integrations.microsoft365.graph import Credentials, GraphClient
-from openrooms.integrations.microsoft365.models import Connection, WorkLease
+from openrooms.integrations.microsoft365.graph.client import (
+    Credentials,
+    GraphClient,
+)
+from openrooms.integrations.microsoft365.models import Connection
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     SEINE,
@@ -34,6 +37,7 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     connect,
     linked_room,
 )
+from openrooms.jobs.models import WorkLease
 from openrooms.spaces.models import Office, Space
 
 DEMO_TENANT = Path(m365_emulator.__file__).parent / "fixtures" / "demo.json"

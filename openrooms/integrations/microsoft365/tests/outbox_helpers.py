@@ -11,9 +11,13 @@ import httpx
 import pytest
 
 from openrooms.accounts.models import Organisation
-from openrooms.integrations.microsoft365.models import Connection, OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.outbox import deliver_due_entries
-from openrooms.integrations.microsoft365.services import do_save_connection
+from openrooms.integrations.microsoft365.connection import do_save_connection
+from openrooms.integrations.microsoft365.models import (
+    Connection,
+    OutboxEntry,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.outbound import deliver_due_entries
 from openrooms.spaces.models import Office, Space
 from openrooms.spaces.services import do_create_space
 

@@ -5,15 +5,15 @@ import datetime as dt
 import pytest
 from django.db import connection as db
 
-from openrooms.integrations.microsoft365.diagnosis import StepResult
-from openrooms.integrations.microsoft365.models import Connection
-from openrooms.integrations.microsoft365.services import (
-    client_for,
+from openrooms.integrations.microsoft365.clients import client_for
+from openrooms.integrations.microsoft365.connection import (
     do_disconnect,
     do_record_test_step,
     do_save_connection,
     expiry_warning,
 )
+from openrooms.integrations.microsoft365.explain import StepResult
+from openrooms.integrations.microsoft365.models import Connection
 
 SECRET = "Qx8~a-very-secret-value.42"
 

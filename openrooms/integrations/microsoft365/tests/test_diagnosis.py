@@ -6,8 +6,12 @@ import uuid
 
 import pytest
 
-from openrooms.integrations.microsoft365.diagnosis import STEPS, explain_graph_failure, run_step
-from openrooms.integrations.microsoft365.graph import GraphFailure
+from openrooms.integrations.microsoft365.diagnosis import (
+    STEPS,
+    run_step,
+)
+from openrooms.integrations.microsoft365.explain import explain_graph_failure
+from openrooms.integrations.microsoft365.graph.failures import GraphFailure
 from openrooms.integrations.microsoft365.tests.conftest import app_named, client_of
 
 

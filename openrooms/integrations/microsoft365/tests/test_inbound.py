@@ -7,26 +7,25 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.testing import wait_until
 from openrooms.accounts.services import do_create_account
+from openrooms.bookings.errors import BookingConflict
 from openrooms.bookings.models import Booking
-from openrooms.bookings.services import BookingConflict, conflicts_of, do_book, do_move_booking
+from openrooms.bookings.placement import SpaceBookings
+from openrooms.bookings.services import conflicts_of, do_book, do_move_booking
 from openrooms.conftest import PASSWORD, signed_in
-from openrooms.integrations.microsoft365 import inbound, tasks
-from openrooms.integrations.microsoft365.graph import CalendarItem
-from openrooms.integrations.microsoft365.inbound import (
-    pull_key,
-    pull_room_calendar,
-    pull_with_lease,
+from openrooms.integrations.microsoft365.graph.replies import CalendarItem
+from openrooms.integrations.microsoft365.inbound import pull as inbound
+from openrooms.integrations.microsoft365.inbound.meetings import apply_items
+from openrooms.integrations.microsoft365.inbound.pull import pull_room, pull_with_lease, sync_window
+from openrooms.integrations.microsoft365.models import (
+    CalendarSyncState,
+    RoomLink,
 )
-from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink
-from openrooms.integrations.microsoft365.outbox import acquire_lease
-from openrooms.integrations.microsoft365.tasks import schedule_periodic_work
 from openrooms.integrations.microsoft365.tests.conftest import client_of
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
@@ -36,6 +35,8 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     linked_room,
     slot,
 )
+from openrooms.jobs.leases import acquire_lease, lease_key
+from openrooms.jobs.scheduler import schedule_periodic_work
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_retries")]
 
@@ -43,7 +44,7 @@ BOB = "bob@contoso.onmicrosoft.com"
 LOUVRE = "paris-louvre@contoso.onmicrosoft.com"  # its booking assistant allows conflicts
 ORSAY = "paris-orsay@contoso.onmicrosoft.com"  # at most 120 minutes a meeting
 MONTMARTRE = "paris-montmartre@contoso.onmicrosoft.com"  # keeps subjects on its copies
-PULL_TASK = "openrooms.integrations.microsoft365.tasks.pull_room_calendar"
+PULL_TASK = "openrooms.integrations.microsoft365.inbound.pull.pull_room_calendar"
 
 
 
@@ -83,7 +84,7 @@ def accepted_by_room(api: EmulatorControl, room: str, event: dict, day: dt.datet
 
 
 def pull(space) -> object:
-    result = pull_room_calendar(RoomLink.objects.get(space=space))
+    result = pull_room(RoomLink.objects.get(space=space))
     assert not result.error, result.error
     return result
 
@@ -405,7 +406,7 @@ def test_a_failed_pull_is_kept_on_the_sync_state_and_changes_nothing(
     pull(seine)
     state = CalendarSyncState.objects.get(link__space=seine)
     emulator_api.fault("503", share=1.0, duration_seconds=5, retry_after=0)
-    result = pull_room_calendar(seine.room_link)
+    result = pull_room(seine.room_link)
     emulator_api.clear_faults()
     assert result.error
     failed = CalendarSyncState.objects.get(pk=state.pk)
@@ -424,7 +425,7 @@ def test_a_room_graph_keeps_failing_for_waits_longer_but_minutes_at_most_when_gr
     CalendarSyncState.objects.filter(link__space=seine).update(failures=6)
     emulator_api.fault("503", share=1.0, duration_seconds=5, retry_after=0)
     now = timezone.now()
-    assert pull_room_calendar(seine.room_link, now=now).error
+    assert pull_room(seine.room_link, now=now).error
     emulator_api.clear_faults()
     state = CalendarSyncState.objects.get(link__space=seine)
     # 60 s doubled six times would be over an hour: throttling or an outage waits 5 minutes.
@@ -467,7 +468,7 @@ def test_a_room_due_again_while_its_pull_waits_in_the_queue_gets_no_second_one(
     # Once a worker starts it, a room due again is queued anew: the running pull may have
     # read the calendar before the change.
     queued = DBTaskResult.objects.get(task_path=PULL_TASK)
-    assert tasks.pull_room_calendar.call(*queued.args_kwargs["args"]) == "ok"
+    assert inbound.pull_room_calendar.call(*queued.args_kwargs["args"]) == "ok"
     CalendarSyncState.objects.filter(link__space=seine).update(next_pull_at=None)
     schedule_periodic_work("test-scheduler", interval=5)
     assert DBTaskResult.objects.filter(task_path=PULL_TASK).count() == 2
@@ -475,7 +476,8 @@ def test_a_room_due_again_while_its_pull_waits_in_the_queue_gets_no_second_one(
 
 def test_a_room_is_never_pulled_twice_at_once(room_mode, seine, emulator_api):
     link = seine.room_link
-    assert acquire_lease(pull_key(link.pk), "another-worker", dt.timedelta(minutes=1))
+    assert acquire_lease(lease_key("pull", link_id=link.pk), "another-worker",
+                         dt.timedelta(minutes=1))
     assert pull_with_lease(link.pk) == "busy"
     assert not CalendarSyncState.objects.filter(link=link, last_success_at__isnull=False).exists()
 
@@ -491,27 +493,28 @@ def test_the_integration_page_says_it_polls_without_a_public_address(
 def test_a_booking_committed_between_the_check_and_the_insert_makes_a_conflict(
     monkeypatch, organisation, seine, member
 ):
-    """PostgreSQL: two transactions can both pass the overlap check; the exclusion constraint
-    then refuses the Outlook meeting's insert, which must become a conflict, not an error."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serializes the check and the insert (BEGIN IMMEDIATE)")
+    """Two transactions that do not queue on the space's lock can both pass the overlap check;
+    the database (PostgreSQL's exclusion constraint, SQLite's triggers) then refuses the
+    Outlook meeting's insert, which must become a conflict, not an error."""
     start, end = slot()
     ours = do_book(seine, booker=member, start=start, end=end)
-    real_overlapping = inbound.overlapping
+    real_load_span = SpaceBookings.load_span
     calls = []
 
-    def misses_the_first_time(*args):
-        calls.append(args)
-        found = real_overlapping(*args)
-        return found.none() if len(calls) == 1 else found
+    def misses_the_first_time(self, times):
+        calls.append(times)
+        if len(calls) > 1:
+            real_load_span(self, times)
 
-    monkeypatch.setattr(inbound, "overlapping", misses_the_first_time)
+    monkeypatch.setattr(SpaceBookings, "load_span", misses_the_first_time)
     item = CalendarItem.model_validate({
         "id": "AAMk-race", "iCalUId": "race", "showAs": "busy",
         "start": {"dateTime": wall(start), "timeZone": "UTC"},
         "end": {"dateTime": wall(end), "timeZone": "UTC"},
         "organizer": {"emailAddress": {"name": "Bob", "address": BOB}},
     })
-    booking = inbound.do_apply_outlook_event(seine.room_link, organisation, item)
+    link = RoomLink.objects.select_related("organisation", "space__office").get(space=seine)
+    apply_items(link, organisation, [item], sync_window(timezone.now()))
+    booking = Booking.objects.get(space=seine, graph_event_id="AAMk-race")
     assert booking.status == "conflict" and len(calls) == 2
     assert Booking.objects.get(pk=ours.pk).status == "confirmed"

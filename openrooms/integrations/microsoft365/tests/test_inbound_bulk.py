@@ -1,4 +1,4 @@
-"""The inbound sync's bulk path: a page of delta items applied at once (`apply_page`).
+"""The inbound sync's bulk path: a page of delta items applied at once (`apply_items`).
 
 Pages are built here as Graph would send them, so each scenario runs through both paths, a
 page at once and item by item, and must leave the same bookings. One test pulls a real room
@@ -16,17 +16,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from m365_emulator.testing import wait_until
+from openrooms.bookings.errors import BookingConflict
 from openrooms.bookings.models import Booking
-from openrooms.bookings.services import BookingConflict, do_book
-from openrooms.integrations.microsoft365 import inbound
-from openrooms.integrations.microsoft365.graph import CalendarInstance
-from openrooms.integrations.microsoft365.inbound import (
-    apply_item,
-    apply_page,
-    do_reconcile_room,
-    do_remove_outlook_event,
-    pull_room_calendar,
-)
+from openrooms.bookings.placement import Placement, SpaceBookings
+from openrooms.bookings.services import do_book
+from openrooms.integrations.microsoft365.graph.replies import CalendarInstance
+from openrooms.integrations.microsoft365.inbound.meetings import apply_items, remove_unseen
+from openrooms.integrations.microsoft365.inbound.pull import pull_room
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     connect,
@@ -75,14 +71,11 @@ def removed(event_id: str) -> CalendarInstance:
 def one_by_one(link: RoomLink, items: list[CalendarInstance]) -> None:
     """What a small incremental round does: each item in its own transaction."""
     for item in items:
-        if item.is_removed:
-            do_remove_outlook_event(link, item.id)
-        else:
-            apply_item(link, link.organisation, item, WINDOW)
+        apply_items(link, link.organisation, [item], WINDOW)
 
 
 def at_once(link: RoomLink, items: list[CalendarInstance]) -> None:
-    apply_page(link, link.organisation, items, WINDOW)
+    apply_items(link, link.organisation, items, WINDOW)
 
 
 def state_of(space) -> list[tuple]:
@@ -213,7 +206,7 @@ def test_a_full_sync_that_misses_a_meeting_frees_its_slot(rooms, member):
     at_once(link, first_page(member.email))
     assert Booking.objects.get(space=link.space, graph_event_id="m3").status == "conflict"
     seen = {item.id for item in first_page(member.email)} - {"m2"}
-    assert do_reconcile_room(link, seen, WINDOW) == 1
+    assert remove_unseen(link, seen, WINDOW) == 1
     statuses = dict(Booking.objects.filter(space=link.space, source="outlook")
                     .values_list("graph_event_id", "status"))
     assert statuses["m2"] == "cancelled" and statuses["m3"] == "confirmed"
@@ -234,19 +227,27 @@ def test_two_meetings_that_swap_times_stay_confirmed(organisation, office):
 def test_a_booking_committed_behind_the_pages_back_makes_a_conflict(
     monkeypatch, organisation, office, member
 ):
-    """PostgreSQL: had a writer not queued on the space's lock, the exclusion constraint
-    refuses the page; applied item by item, the meeting becomes a conflict, not an error."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no exclusion constraint; its writers queue on BEGIN IMMEDIATE")
+    """Had a writer not queued on the space's lock, the page's first read misses its booking:
+    the database (PostgreSQL's exclusion constraint, SQLite's triggers) refuses the page, and
+    applied again from a fresh read the meeting becomes a conflict, not an error."""
     space = linked_room(organisation, office, "race@contoso.onmicrosoft.com")
     link = RoomLink.objects.select_related("organisation", "space__office").get(space=space)
     ours = do_book(space, booker=member, start=at(9), end=at(10), now=DAY - dt.timedelta(1))
-    monkeypatch.setattr(inbound.SpaceBookings, "load_span", lambda self, times: None)
+    real_load_span = SpaceBookings.load_span
+    reads = []
+
+    def misses_the_first_time(self, times):
+        reads.append(times)
+        if len(reads) > 1:
+            real_load_span(self, times)
+
+    monkeypatch.setattr(SpaceBookings, "load_span", misses_the_first_time)
     at_once(link, [meeting("late", 9, 10), meeting("fine", 11, 12)])
     statuses = dict(Booking.objects.filter(space=space, source="outlook")
                     .values_list("graph_event_id", "status"))
     assert statuses == {"late": "conflict", "fine": "confirmed"}
     assert Booking.objects.get(pk=ours.pk).status == "confirmed"
+    assert len(reads) == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -257,14 +258,14 @@ def test_a_booking_here_waits_for_the_page_and_is_refused(monkeypatch, organisat
     space = linked_room(organisation, office, "busy@contoso.onmicrosoft.com")
     link = RoomLink.objects.select_related("organisation", "space__office").get(space=space)
     placing, release = threading.Event(), threading.Event()
-    real_place = inbound.place_bookings
+    real_settle = Placement.settle
 
-    def slow_place(*args: Any) -> None:
+    def slow_settle(self: Placement) -> None:
         placing.set()
         assert release.wait(10)
-        real_place(*args)
+        real_settle(self)
 
-    monkeypatch.setattr(inbound, "place_bookings", slow_place)
+    monkeypatch.setattr(Placement, "settle", slow_settle)
     outcome: dict[str, object] = {}
 
     def book_here() -> None:
@@ -307,13 +308,13 @@ def test_a_first_sync_over_bookings_here_keeps_them_and_records_conflicts(
     wait_until(lambda: len([e for e in emulator_api.events_of(LOUVRE, at(0))
                             if e["organizer"]["emailAddress"]["address"] == BOB]) == 3)
 
-    result = pull_room_calendar(RoomLink.objects.get(space=louvre))
+    result = pull_room(RoomLink.objects.get(space=louvre))
     assert not result.error and result.full and result.applied >= 3
     that_day = Booking.objects.filter(space=louvre, source="outlook", start__gte=at(0),
                                       start__lt=at(24))
     found = sorted(that_day.values_list("start", "status"))
     assert found == [(at(9.5), "conflict"), (at(12), "confirmed"), (at(12.5), "conflict")]
     assert Booking.objects.get(pk=ours.pk).status == "confirmed"
-    again = pull_room_calendar(RoomLink.objects.get(space=louvre))
+    again = pull_room(RoomLink.objects.get(space=louvre))
     assert not again.error and not again.full
     assert sorted(that_day.values_list("start", "status")) == found

@@ -17,7 +17,7 @@ from m365_emulator.testing import wait_until
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
 from openrooms.integrations.microsoft365.models import OutboxEntry
-from openrooms.integrations.microsoft365.outbox import (
+from openrooms.integrations.microsoft365.outbound import (
     access_outbox_entry_by_id,
     acquire_mailbox_slot,
     claim_next_entry,
@@ -26,7 +26,6 @@ from openrooms.integrations.microsoft365.outbox import (
     do_retry_outbox_entry,
     entries_needing_attention,
 )
-from openrooms.integrations.microsoft365.tasks import schedule_periodic_work
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     BASTILLE,
@@ -36,6 +35,7 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     linked_room,
     slot,
 )
+from openrooms.jobs.scheduler import schedule_periodic_work
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_retries")]
 

@@ -13,7 +13,7 @@ from m365_emulator.testing import wait_until
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
 from openrooms.integrations.microsoft365.models import OutboxEntry
-from openrooms.integrations.microsoft365.tasks import deliver_outbox
+from openrooms.integrations.microsoft365.outbound import deliver_outbox
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     ALICE,
     BASTILLE,

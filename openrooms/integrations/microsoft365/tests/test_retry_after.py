@@ -8,10 +8,12 @@ import datetime as dt
 import httpx
 import pytest
 
-from openrooms.integrations.microsoft365.graph import (
-    RETRY_AFTER_CAP_SECONDS,
+from openrooms.integrations.microsoft365.graph.client import (
     Credentials,
     GraphClient,
+)
+from openrooms.integrations.microsoft365.graph.failures import (
+    RETRY_AFTER_CAP_SECONDS,
     graph_failure,
     parse_retry_after,
 )

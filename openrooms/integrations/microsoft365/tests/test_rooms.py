@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
-from openrooms.integrations.microsoft365.graph import Room
+from openrooms.integrations.microsoft365.graph.replies import Room
 from openrooms.integrations.microsoft365.models import RoomLink
-from openrooms.integrations.microsoft365.services import (
+from openrooms.integrations.microsoft365.rooms import (
     do_import_rooms,
     do_unlink_room,
     find_room_by_mailbox,

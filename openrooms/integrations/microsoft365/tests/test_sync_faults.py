@@ -33,13 +33,17 @@ from openrooms.accounts.services import do_create_account
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book, do_cancel_booking, do_move_booking
 from openrooms.conftest import PASSWORD
-from openrooms.integrations.microsoft365.models import OutboxEntry, RoomLink, WorkLease
-from openrooms.integrations.microsoft365.tasks import pull_room_calendar
+from openrooms.integrations.microsoft365.inbound.pull import pull_room_calendar
+from openrooms.integrations.microsoft365.models import (
+    OutboxEntry,
+    RoomLink,
+)
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     EmulatorControl,
     connect,
     linked_room,
 )
+from openrooms.jobs.models import WorkLease
 from openrooms.spaces.models import Space
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -22,9 +22,13 @@ from django_tasks_db.models import DBTaskResult
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import do_book
 from openrooms.conftest import signed_in
-from openrooms.integrations.microsoft365.inbound import pull_with_lease
-from openrooms.integrations.microsoft365.models import CalendarSyncState, OutboxEntry, RoomLink
-from openrooms.integrations.microsoft365.services import do_save_connection
+from openrooms.integrations.microsoft365.connection import do_save_connection
+from openrooms.integrations.microsoft365.inbound.pull import pull_with_lease
+from openrooms.integrations.microsoft365.models import (
+    CalendarSyncState,
+    OutboxEntry,
+    RoomLink,
+)
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     SEINE,
     EmulatorControl,
@@ -38,8 +42,8 @@ pytestmark = pytest.mark.django_db
 
 PAGE = "/settings/integrations/microsoft365/sync/"
 LONDON = zoneinfo.ZoneInfo("Europe/London")
-PULL_TASK = "openrooms.integrations.microsoft365.tasks.pull_room_calendar"
-DELIVER_TASK = "openrooms.integrations.microsoft365.tasks.deliver_outbox"
+PULL_TASK = "openrooms.integrations.microsoft365.inbound.pull.pull_room_calendar"
+DELIVER_TASK = "openrooms.integrations.microsoft365.outbound.deliver_outbox"
 DENIED = "Access is denied. Check credentials and try again. (403, ErrorAccessDenied)"
 
 

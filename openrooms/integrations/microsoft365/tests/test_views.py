@@ -22,10 +22,19 @@ from django.utils import timezone
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from openrooms import crypto
-from openrooms.integrations.microsoft365 import services, views
+from openrooms.integrations.microsoft365 import views
+from openrooms.integrations.microsoft365.clients import client_for
+from openrooms.integrations.microsoft365.connection import (
+    do_save_connection,
+    email_secret_expiry_warnings,
+)
 from openrooms.integrations.microsoft365.diagnosis import STEPS
-from openrooms.integrations.microsoft365.graph import Room
-from openrooms.integrations.microsoft365.models import Connection, RoomLink
+from openrooms.integrations.microsoft365.graph.replies import Room
+from openrooms.integrations.microsoft365.models import (
+    Connection,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.rooms import do_import_rooms
 from openrooms.integrations.microsoft365.tests.conftest import app_named
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import do_create_office
@@ -60,7 +69,7 @@ def connect(organisation, config: dict[str, Any], app: str = "openrooms", **chan
         "write_mode": Connection.WriteMode.BOOKER_CALENDAR,
         **changes,
     }
-    return services.do_save_connection(organisation, **fields)
+    return do_save_connection(organisation, **fields)
 
 
 def run_test_settings(client, *, also_write: bool = False) -> list[str]:
@@ -83,7 +92,7 @@ def run_test_settings(client, *, also_write: bool = False) -> list[str]:
 
 def imported_link(organisation, office, mailbox: str = "keep@contoso.test") -> RoomLink:
     room = Room(id="x", email_address=mailbox, display_name="Keep", capacity=2)
-    return services.do_import_rooms(organisation, office, [room], room_lists={})[0]
+    return do_import_rooms(organisation, office, [room], room_lists={})[0]
 
 
 # Who may open what
@@ -131,7 +140,7 @@ def test_ids_of_another_organisation_are_404(admin_client, other_organisation, o
         other_organisation, name="Globex HQ", address="", timezone="Europe/London"
     )
     link = imported_link(other_organisation, elsewhere)
-    services.do_save_connection(
+    do_save_connection(
         organisation, tenant_id=TENANT, client_id=CLIENT, client_secret="a~secret",
         secret_expires_on=None, write_mode="booker",
     )
@@ -182,7 +191,7 @@ def test_a_domain_tenant_is_accepted_and_whitespace_trimmed(admin_client, organi
     assert connection.tenant_id == "contoso.onmicrosoft.com"
     assert connection.client_id == CLIENT
     assert connection.write_mode == "room"
-    assert services.client_for(connection).credentials.client_secret == "Qx8~value"
+    assert client_for(connection).credentials.client_secret == "Qx8~value"
 
 
 def test_the_secret_is_shown_as_set_and_kept_when_left_empty(admin_client, organisation):
@@ -196,7 +205,7 @@ def test_the_secret_is_shown_as_set_and_kept_when_left_empty(admin_client, organ
     assert response.status_code == 302
     connection = Connection.objects.get(organisation=organisation)
     assert connection.write_mode == "room"
-    assert services.client_for(connection).credentials.client_secret == form_data()[
+    assert client_for(connection).credentials.client_secret == form_data()[
         "client_secret"]
 
 
@@ -388,7 +397,7 @@ def test_the_office_365_page_warns_before_the_secret_expires(
 
 
 def test_the_banner_tag_shows_once_per_page_and_only_to_admins(admin, member, organisation):
-    services.do_save_connection(
+    do_save_connection(
         organisation, tenant_id=TENANT, client_id=CLIENT, client_secret="a~secret",
         secret_expires_on=timezone.localdate() + dt.timedelta(days=14), write_mode="booker",
     )
@@ -405,7 +414,7 @@ def test_admins_are_emailed_30_14_and_1_days_before_and_the_day_after(
     organisation, other_organisation, member
 ):
     today = dt.date(2027, 3, 1)
-    services.do_save_connection(
+    do_save_connection(
         organisation, tenant_id=TENANT, client_id=CLIENT, client_secret="a~secret",
         secret_expires_on=today, write_mode="booker",
     )
@@ -413,7 +422,7 @@ def test_admins_are_emailed_30_14_and_1_days_before_and_the_day_after(
     for offset in range(-40, 5):
         mail.outbox.clear()
         day = today + dt.timedelta(days=offset)
-        if services.send_secret_expiry_warnings(day):
+        if email_secret_expiry_warnings(day):
             sent_on.append(offset)
             assert [m.to for m in mail.outbox] == [["admin@acme.test"]]  # not the member
     assert sent_on == [-30, -14, -1, 1]
@@ -616,7 +625,7 @@ def test_actions_answer_post_only_and_unknown_steps_are_404(admin_client, organi
                        ("microsoft365_import_rooms", []), ("microsoft365_add_room", [])):
         assert admin_client.get(reverse(name, args=args)).status_code == 405
     assert admin_client.post(reverse("microsoft365_test")).status_code == 404  # not connected
-    services.do_save_connection(
+    do_save_connection(
         organisation, tenant_id=TENANT, client_id=CLIENT, client_secret="a~secret",
         secret_expires_on=None, write_mode="booker",
     )
@@ -655,7 +664,7 @@ def test_the_banner_shows_once_when_the_layout_and_the_page_both_ask(
     admin, organisation, settings
 ):
     """settings/base.html may show the banner on every settings page; these pages ask too."""
-    services.do_save_connection(
+    do_save_connection(
         organisation, tenant_id=TENANT, client_id=CLIENT, client_secret="a~secret",
         secret_expires_on=timezone.localdate() + dt.timedelta(days=1), write_mode="booker",
     )

@@ -1,5 +1,5 @@
-"""`openrooms scheduler`: enqueues periodic work (due outbox retries, room calendar pulls) every
-few seconds.
+"""`openrooms scheduler`: enqueues every app's periodic work (outbox retries, room calendar
+pulls, subscription renewals, daily e-mails) every few seconds.
 
 `openrooms worker` runs the same loop in a thread, so a separate scheduler is only needed when
 workers run with `--no-scheduler`. Several schedulers may run: one ticks at a time.
@@ -8,31 +8,12 @@ workers run with `--no-scheduler`. Several schedulers may run: one ticks at a ti
 from __future__ import annotations
 
 import contextlib
-import logging
-import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
 
-from openrooms.integrations.microsoft365.outbox import holder_id
-from openrooms.integrations.microsoft365.tasks import schedule_periodic_work
-
-logger = logging.getLogger("openrooms.scheduler")
-
-
-def run_scheduler(interval: float, stop: threading.Event | None = None) -> None:
-    """Ticks every `interval` seconds until `stop` is set; a failed tick is logged, not fatal."""
-    stop = stop or threading.Event()
-    holder = f"scheduler:{holder_id()}"
-    while not stop.is_set():
-        close_old_connections()
-        try:
-            schedule_periodic_work(holder, interval=interval)
-        except Exception:
-            logger.exception("The scheduler's tick failed; trying again in %s s", interval)
-        stop.wait(interval)
+from openrooms.jobs.scheduler import run_scheduler
 
 
 class Command(BaseCommand):

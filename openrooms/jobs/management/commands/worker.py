@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from openrooms.integrations.microsoft365.management.commands.scheduler import run_scheduler
+from openrooms.jobs.scheduler import run_scheduler
 
 
 class Command(BaseCommand):

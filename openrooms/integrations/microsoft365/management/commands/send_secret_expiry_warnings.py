@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from openrooms.integrations.microsoft365.services import send_secret_expiry_warnings
+from openrooms.integrations.microsoft365.connection import email_secret_expiry_warnings
 
 
 class Command(BaseCommand):
@@ -22,5 +22,5 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sent = send_secret_expiry_warnings(options["today"] or timezone.localdate())
+        sent = email_secret_expiry_warnings(options["today"] or timezone.localdate())
         self.stdout.write(f"{sent} warning e-mail{'' if sent == 1 else 's'} sent.")

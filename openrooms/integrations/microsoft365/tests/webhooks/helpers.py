@@ -15,15 +15,19 @@ from django_tasks_db.models import DBTaskResult
 
 from m365_emulator.server import EmulatorHandle, start_emulator
 from m365_emulator.testing import TEST_OPTIONS
-from openrooms.integrations.microsoft365.graph import Subscription
+from openrooms.integrations.microsoft365.graph.replies import Subscription
+from openrooms.integrations.microsoft365.inbound.pull import pull_room_calendar
+from openrooms.integrations.microsoft365.subscriptions import (
+    handle_lifecycle_event,
+    manage_subscription,
+)
 from openrooms.integrations.microsoft365.tests.conftest import DEMO_TENANT, app_named, client_of
 from openrooms.integrations.microsoft365.tests.outbox_helpers import EmulatorControl
 from openrooms.tls_server import Certificate, HttpsServer, make_certificate, serve_https
 
-TASKS = "openrooms.integrations.microsoft365.tasks"
-PULL_TASK = f"{TASKS}.pull_room_calendar"
-LIFECYCLE_TASK = f"{TASKS}.handle_lifecycle_event"
-MANAGE_TASK = f"{TASKS}.manage_subscription"
+PULL_TASK = pull_room_calendar.module_path
+LIFECYCLE_TASK = handle_lifecycle_event.module_path
+MANAGE_TASK = manage_subscription.module_path
 BOB = "bob@contoso.onmicrosoft.com"
 
 

@@ -20,14 +20,18 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from openrooms.bookings.models import Booking
-from openrooms.integrations.microsoft365 import services, webhooks
-from openrooms.integrations.microsoft365.inbound import rooms_due_for_pull
-from openrooms.integrations.microsoft365.models import CalendarSyncState, RoomLink, WorkLease
-from openrooms.integrations.microsoft365.tasks import (
+from openrooms.integrations.microsoft365 import subscriptions as webhooks
+from openrooms.integrations.microsoft365.connection import do_disconnect
+from openrooms.integrations.microsoft365.inbound.pull import pull_room_calendar
+from openrooms.integrations.microsoft365.models import (
+    CalendarSyncState,
+    RoomLink,
+)
+from openrooms.integrations.microsoft365.rooms import do_unlink_room
+from openrooms.integrations.microsoft365.schedule import rooms_due_for_pull
+from openrooms.integrations.microsoft365.subscriptions import (
     handle_lifecycle_event,
     manage_subscription,
-    pull_room_calendar,
-    schedule_periodic_work,
 )
 from openrooms.integrations.microsoft365.tests.conftest import app_named, client_of
 from openrooms.integrations.microsoft365.tests.outbox_helpers import (
@@ -47,6 +51,9 @@ from openrooms.integrations.microsoft365.tests.webhooks.helpers import (
     tasks_named,
     wait_for_tasks,
 )
+from openrooms.jobs.leases import acquire_lease, lease_key
+from openrooms.jobs.models import WorkLease
+from openrooms.jobs.scheduler import schedule_periodic_work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -431,7 +438,7 @@ def test_missed_pulls_the_room_now(seine, emulator_api):
 
 def test_a_lifecycle_task_waits_while_another_worker_works_on_the_subscription(seine):
     state = subscribe(seine)
-    assert webhooks.acquire_lease(webhooks.work_key(seine.pk), "another-worker",
+    assert acquire_lease(lease_key("subscription", link_id=seine.pk), "another-worker",
                                   dt.timedelta(minutes=1))
     outcome = handle_lifecycle_event.call(seine.pk, state.subscription_id,
                                           "reauthorizationRequired")
@@ -445,7 +452,7 @@ def test_a_lifecycle_task_waits_while_another_worker_works_on_the_subscription(s
 
 def test_unlinking_a_room_deletes_its_subscription(seine, bastille, emulator_api):
     seine_state, bastille_state = subscribe(seine), subscribe(bastille)
-    services.do_unlink_room(seine)
+    do_unlink_room(seine)
     assert set(subscriptions_on(emulator_api)) == {bastille_state.subscription_id}
     assert seine_state.subscription_id not in subscriptions_on(emulator_api)
 
@@ -454,7 +461,7 @@ def test_unlinking_goes_on_when_microsoft_fails(seine, emulator_api):
     state = subscribe(seine)
     emulator_api.fault("down", duration_seconds=30)
     started = time.monotonic()
-    services.do_unlink_room(seine)
+    do_unlink_room(seine)
     assert time.monotonic() - started < webhooks.DELETE_BUDGET_SECONDS
     assert not RoomLink.objects.filter(pk=seine.pk).exists()
     emulator_api.clear_faults()
@@ -465,7 +472,7 @@ def test_disconnecting_deletes_every_subscription_and_forgets_them(
     organisation, seine, bastille, emulator_api
 ):
     states = [subscribe(seine), subscribe(bastille)]
-    services.do_disconnect(organisation)
+    do_disconnect(organisation)
     assert subscriptions_on(emulator_api) == {}
     assert not CalendarSyncState.objects.exclude(subscription_id="").exists()
     # A notification still on its way is refused.

@@ -2,7 +2,7 @@
 
 When PUBLIC_BASE_URL is an https address, every linked room of a connected organisation gets a
 subscription on `/users/{mailbox}/events` (created, updated, deleted). Graph POSTs each change
-to receiver.py, which queues that room's delta pull (inbound.py); polling then only runs as a
+to receiver.py, which queues that room's delta pull (inbound/pull.py); polling then only runs as a
 safety net, every MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS. Sources: graph-contract.md section 5,
 Microsoft's "Receive change notifications through webhooks" and "Reduce missing subscriptions
 and change notifications" (lifecycle notifications).
@@ -40,30 +40,33 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks import task
 
 from openrooms import crypto
 from openrooms.accounts.models import Organisation
-from openrooms.integrations.microsoft365 import inbound
-from openrooms.integrations.microsoft365.graph import (
-    GraphClient,
-    GraphFailure,
-    Subscription,
-    user_path,
+from openrooms.integrations.microsoft365.clients import client_for, connection_of, shared_client
+from openrooms.integrations.microsoft365.explain import explain_subscription_failure
+from openrooms.integrations.microsoft365.graph.client import GraphClient
+from openrooms.integrations.microsoft365.graph.failures import GraphFailure
+from openrooms.integrations.microsoft365.graph.replies import Subscription
+from openrooms.integrations.microsoft365.inbound.pull import (
+    connected_room_states,
+    pull_now,
+    request_pull,
 )
 from openrooms.integrations.microsoft365.models import (
     CalendarSyncState,
     Connection,
     RoomLink,
 )
-from openrooms.integrations.microsoft365.outbox import (
+from openrooms.jobs.leases import (
     acquire_lease,
     clear_queued_mark,
-    describe,
-    enqueue_once,
     holder_id,
+    lease_key,
+    mark_queued,
     release_lease,
 )
-from openrooms.integrations.microsoft365.services import client_for, webhooks_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +84,19 @@ WORK_QUEUED = dt.timedelta(minutes=5)
 # Held while a worker creates, renews or recreates a room's subscription (Graph's validation
 # request alone may take 10 s).
 WORK_LEASE = dt.timedelta(minutes=2)
-# "A pull of this room is queued": notifications meanwhile need no other pull.
-PULL_QUEUED = dt.timedelta(seconds=60)
+# A lifecycle task that finds another worker on the room's subscription tries again after this.
+LIFECYCLE_RETRY = dt.timedelta(seconds=5)
 # Unlink and disconnect wait for Microsoft this long at most, then leave the rest to expire.
 DELETE_BUDGET_SECONDS = 10.0
 DELETE_TIMEOUT_SECONDS = 5.0
 
 
 # --- where Graph calls us ------------------------------------------------------------------
+
+
+def webhooks_enabled() -> bool:
+    """Graph only notifies https addresses: without one (PUBLIC_BASE_URL) the sync polls."""
+    return settings.PUBLIC_BASE_URL.startswith("https://")
 
 
 def notification_url() -> str:
@@ -124,14 +132,6 @@ def live_subscriptions(
 # --- the scheduler's part ------------------------------------------------------------------
 
 
-def work_key(link_id: int) -> str:
-    return f"subscription:{link_id}"
-
-
-def work_queued_key(link_id: int) -> str:
-    return f"subscription-queued:{link_id}"
-
-
 def rooms_needing_subscription_work(now: dt.datetime | None = None) -> list[int]:
     """Linked rooms of connected organisations whose subscription must be created (none yet,
     or expired) or renewed (a third of its lifetime left), except those that failed within
@@ -141,7 +141,7 @@ def rooms_needing_subscription_work(now: dt.datetime | None = None) -> list[int]
         return []
     now = now or timezone.now()
     due = (
-        inbound.connected_room_states()
+        connected_room_states()
         .filter(
             Q(subscription_id="")
             | Q(subscription_expires_at__isnull=True)
@@ -150,46 +150,53 @@ def rooms_needing_subscription_work(now: dt.datetime | None = None) -> list[int]
         .exclude(subscription_error_at__gt=now - RETRY_AFTER_FAILURE)
         .values_list("link_id", flat=True)
     )
-    mark = secrets.token_hex(8)  # a new holder each tick: only a free or stale mark is taken
-    return [link_id for link_id in due if acquire_lease(work_queued_key(link_id), mark,
-                                                        WORK_QUEUED)]
+    return [
+        link_id for link_id in due
+        if mark_queued(lease_key("subscription_queued", link_id=link_id), WORK_QUEUED)
+    ]
 
 
 @contextmanager
 def subscription_lease(link_id: int) -> Iterator[bool]:
     """One worker at a time creates, renews or recreates a room's subscription: two would
     leave Graph with a subscription nobody knows the clientState of."""
-    holder = holder_id()
-    held = acquire_lease(work_key(link_id), holder, WORK_LEASE)
+    holder, key = holder_id(), lease_key("subscription", link_id=link_id)
+    held = acquire_lease(key, holder, WORK_LEASE)
     try:
         yield held
     finally:
         if held:
-            release_lease(work_key(link_id), holder)
+            release_lease(key, holder)
 
 
 @contextmanager
 def graph_client_of(state: CalendarSyncState, organisation_id: int) -> Iterator[GraphClient | None]:
     """The organisation's client, or None (with the reason on the room's state) when it has
     no connection or its secret cannot be read."""
-    connection = Connection.objects.filter(organisation_id=organisation_id).first()
+    connection = connection_of(organisation_id)
     if connection is None:
         yield None
         return
     try:
-        client = client_for(connection, max_wait_seconds=settings.MICROSOFT_MAX_WAIT_SECONDS)
+        client = shared_client(connection)
     except crypto.SecretUnreadable as error:
         record_subscription_failure(state, str(error))
         yield None
         return
-    with client:
-        yield client
+    yield client
+
+
+@task()
+def manage_subscription(link_id: int) -> str:
+    """Creates or renews the room's change-notification subscription; the scheduler enqueues
+    it for the rooms `rooms_needing_subscription_work` returns."""
+    return maintain_subscription(link_id)
 
 
 def maintain_subscription(link_id: int) -> str:
     """Creates the room's subscription when it has none (or it expired), renews it when a
-    third of its lifetime is left; run by the `manage_subscription` task."""
-    clear_queued_mark(work_queued_key(link_id))
+    third of its lifetime is left."""
+    clear_queued_mark(lease_key("subscription_queued", link_id=link_id))
     if not webhooks_enabled():
         return "webhooks off"
     link = RoomLink.objects.filter(pk=link_id).first()
@@ -214,9 +221,22 @@ def maintain_subscription(link_id: int) -> str:
             return outcome
 
 
+@task()
 def handle_lifecycle_event(link_id: int, subscription_id: str, event: str) -> str:
+    """Does what a lifecycle notification asks (receiver.py enqueues it once verified):
+    renew, recreate and resync, or pull. Tried again shortly while another worker is working
+    on the room's subscription."""
+    outcome = follow_lifecycle_event(link_id, subscription_id, event)
+    if outcome == "busy":
+        handle_lifecycle_event.using(run_after=timezone.now() + LIFECYCLE_RETRY).enqueue(
+            link_id, subscription_id, event
+        )
+    return outcome
+
+
+def follow_lifecycle_event(link_id: int, subscription_id: str, event: str) -> str:
     """What a lifecycle notification asks for (the receiver verified its clientState).
-    "busy" when another worker works on the room's subscription: the task tries again."""
+    "busy" when another worker works on the room's subscription."""
     link = RoomLink.objects.filter(pk=link_id).first()
     if link is None:
         return "unlinked"
@@ -248,7 +268,7 @@ def create_subscription(link: RoomLink, state: CalendarSyncState, client: GraphC
     try:
         subscription = with_allowed_lifetime(
             lambda expiration: client.create_subscription(
-                resource=f"/{user_path(link.mailbox)}/events",
+                mailbox=link.mailbox,
                 notification_url=notification_url(),
                 lifecycle_notification_url=lifecycle_notification_url(),
                 expiration=expiration,
@@ -258,7 +278,9 @@ def create_subscription(link: RoomLink, state: CalendarSyncState, client: GraphC
         )
     except GraphFailure as failure:
         logger.warning("Subscribing to the calendar of %s failed: %s", link.mailbox, failure)
-        return record_subscription_failure(state, explain(failure))
+        return record_subscription_failure(
+            state, explain_subscription_failure(failure, notification_url())
+        )
     CalendarSyncState.objects.filter(pk=state.pk).update(
         subscription_id=subscription.id,
         subscription_expires_at=subscription.expiration_date_time,
@@ -281,7 +303,9 @@ def renew_subscription(link: RoomLink, state: CalendarSyncState, client: GraphCl
             logger.info("The subscription of %s is gone: recreating it", link.mailbox)
             return recreate_and_resync(link, state, client)
         logger.warning("Renewing the subscription of %s failed: %s", link.mailbox, failure)
-        return record_subscription_failure(state, explain(failure))
+        return record_subscription_failure(
+            state, explain_subscription_failure(failure, notification_url())
+        )
     CalendarSyncState.objects.filter(pk=state.pk).update(
         subscription_expires_at=subscription.expiration_date_time,
         subscription_error="",
@@ -319,20 +343,6 @@ def allowed_minutes(failure: GraphFailure) -> int | None:
     return int(found[1]) if found else None
 
 
-def explain(failure: GraphFailure) -> str:
-    """The failure as admins read it on the sync health page, with what to check."""
-    text = describe(failure)
-    if "validation request" in failure.message.lower():
-        return (
-            f"{text} Microsoft could not reach {notification_url()}: PUBLIC_BASE_URL must be "
-            "this installation's public https address, reachable from the internet with a "
-            "certificate Microsoft trusts. Until then the room is polled."
-        )
-    if failure.status in (401, 403):
-        return f"{text} Check the app's Calendars.ReadWrite consent with Test settings."
-    return text
-
-
 def record_subscription_failure(state: CalendarSyncState, error: str) -> str:
     CalendarSyncState.objects.filter(pk=state.pk).update(
         subscription_error=error, subscription_error_at=timezone.now()
@@ -346,7 +356,7 @@ def record_subscription_failure(state: CalendarSyncState, error: str) -> str:
 def drop_subscription_after_commit(link: RoomLink) -> None:
     """The room is being unlinked: its subscription is deleted at Microsoft once that commits."""
     state = CalendarSyncState.objects.filter(link=link).exclude(subscription_id="").first()
-    connection = Connection.objects.filter(organisation_id=link.organisation_id).first()
+    connection = connection_of(link.organisation_id)
     if state is not None and connection is not None:
         transaction.on_commit(
             partial(delete_subscriptions_quietly, connection, [state.subscription_id])
@@ -362,7 +372,7 @@ def drop_subscriptions_of(organisation: Organisation) -> None:
     )
     subscription_ids = list(states.values_list("subscription_id", flat=True))
     states.update(subscription_id="", subscription_client_state="", subscription_expires_at=None)
-    connection = Connection.objects.filter(organisation=organisation).first()
+    connection = connection_of(organisation)
     if connection is not None and subscription_ids:
         delete_subscriptions_quietly(connection, subscription_ids)
 
@@ -420,42 +430,3 @@ def verified_rooms(claims: list[tuple[str, str | None]]) -> dict[str, int] | Non
         ):
             return None
     return {subscription_id: known[subscription_id][1] for subscription_id in ids}
-
-
-def pull_queued_key(link_id: int) -> str:
-    return f"pull-queued:{link_id}"
-
-
-def request_pull(link_id: int) -> None:
-    """Queues a pull of the room's calendar, unless one is queued and not started yet: that
-    one reads this change too (a burst of notifications makes one pull, not one each)."""
-    # Imported here: tasks.py imports this module.
-    from openrooms.integrations.microsoft365.tasks import pull_room_calendar
-
-    try:
-        enqueue_once(pull_queued_key(link_id), PULL_QUEUED,
-                     partial(pull_room_calendar.enqueue, link_id))
-    except Exception:
-        mark_due(link_id)
-        logger.exception("Could not enqueue the pull of room link %s; the scheduler will",
-                         link_id)
-
-
-def release_pull_claim(link_id: int) -> None:
-    """A queued pull is starting: a change notified from now on queues another, as this one
-    may have read the calendar before it."""
-    clear_queued_mark(pull_queued_key(link_id))
-
-
-def pull_now(link_id: int) -> str:
-    """Pulls the room's calendar. When another worker is pulling it, the room is marked due, so
-    the scheduler pulls it again after that pull: it may have read the calendar before the
-    change that queued this one."""
-    outcome = inbound.pull_with_lease(link_id)
-    if outcome == "busy":
-        mark_due(link_id)
-    return outcome
-
-
-def mark_due(link_id: int) -> None:
-    CalendarSyncState.objects.filter(link_id=link_id).update(next_pull_at=timezone.now())

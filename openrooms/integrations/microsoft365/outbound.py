@@ -1,5 +1,6 @@
-"""The outbox: booking changes recorded as rows in the booking's transaction, then written to
-Outlook by a worker, so a booking is never lost or doubled however Graph behaves.
+"""Bookings to Outlook: changes recorded in the outbox in the booking's transaction, then
+written to the room's calendar by a worker, so a booking is never lost or doubled however
+Graph behaves.
 
 Recording: `record_booking_change` receives `bookings.signals.booking_changed` inside the
 booking action's transaction and adds an `OutboxEntry` when the room is linked to Microsoft 365
@@ -7,7 +8,7 @@ and the organisation is connected; the delivery task is enqueued only once that 
 only if none is queued for the mailbox already (`enqueue_delivery`).
 
 Delivering (`deliver_due_entries(mailbox)`, run by the `deliver_outbox` task):
-- a worker first takes one of the mailbox's few slots (a `WorkLease`), so however many worker
+- a worker first takes one of the mailbox's few slots (a lease), so however many worker
   processes run, only MICROSOFT_OUTBOX_MAILBOX_SLOTS deliveries (each one request at a time)
   reach a mailbox at once: Outlook allows 4 concurrent requests per app and mailbox, and
   GraphClient's semaphore only counts the requests of one process;
@@ -22,20 +23,18 @@ Delivering (`deliver_due_entries(mailbox)`, run by the `deliver_outbox` task):
 - a failure keeps the entry with its error and a next attempt time (Retry-After or capped
   exponential backoff); after a few attempts, or at once for a failure a person must fix, it
   is marked failed (shown to admins) and still retried until an admin gives up on it.
+
+`write_event` and `remove_event` are the writes themselves; Test settings' write probe runs
+them too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
-import secrets
-import socket
-import threading
-import uuid
 import zoneinfo
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -44,23 +43,30 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django_tasks import task
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.bookings.models import Booking
-from openrooms.integrations.microsoft365.graph import (
-    Event,
-    GraphClient,
-    GraphFailure,
-    event_path,
-    user_path,
-)
+from openrooms.bookings.outlook import do_record_event_ids
+from openrooms.integrations.microsoft365.clients import connection_of, shared_client
+from openrooms.integrations.microsoft365.explain import describe
+from openrooms.integrations.microsoft365.graph.client import GraphClient
+from openrooms.integrations.microsoft365.graph.failures import GraphFailure
+from openrooms.integrations.microsoft365.graph.replies import Event
 from openrooms.integrations.microsoft365.models import (
     Connection,
     OutboxEntry,
     RoomLink,
-    WorkLease,
 )
-from openrooms.integrations.microsoft365.services import client_for
+from openrooms.jobs.leases import (
+    acquire_lease,
+    clear_queued_mark,
+    enqueue_once,
+    holder_id,
+    lease_key,
+    leases_held,
+    release_lease,
+)
 from openrooms.spaces.services import get_or_404
 
 logger = logging.getLogger(__name__)
@@ -73,9 +79,10 @@ KIND_OF_CHANGE = {
 }
 # Failed attempts after which an entry shows as failing to admins (it is still retried).
 VISIBLE_AFTER_ATTEMPTS = 3
-EVENT_FIELDS = "id,iCalUId,transactionId,subject,start,end,isCancelled,showAs"
-IN_UTC = {"Prefer": 'outlook.timezone="UTC"'}
 CANCEL_COMMENT = "Cancelled in openrooms."
+# How long "a delivery of this mailbox is queued" holds when that delivery never starts (its
+# worker died, the queue was purged): then the next change or scheduler tick queues another.
+QUEUED_LEASE = dt.timedelta(seconds=30)
 
 
 # --- recording, in the booking's transaction ------------------------------------------------
@@ -88,16 +95,9 @@ def record_booking_change(sender: object, *, booking: Booking, change: str, **_:
     link = RoomLink.objects.filter(space_id=booking.space_id).first()
     if link is None:
         return
-    connection = Connection.objects.filter(organisation_id=link.organisation_id).first()
+    connection = connection_of(link.organisation_id)
     if connection is None:
         return
-    if change == "moved" and booking.room_response:
-        # The room's booking assistant answers the new times afresh (inbound.py learns it).
-        booking.room_response = ""
-        Booking.objects.filter(pk=booking.pk).update(room_response="")
-    if booking.transaction_id is None:
-        booking.transaction_id = uuid.uuid4()
-        Booking.objects.filter(pk=booking.pk).update(transaction_id=booking.transaction_id)
     # The action's UPDATE of the booking row (or its INSERT) serializes changes of one booking,
     # so the next sequence is read after the previous change committed; the unique constraint
     # on (booking, sequence) makes that a guarantee.
@@ -121,24 +121,13 @@ def event_home(connection: Connection, link: RoomLink, booking: Booking) -> str:
     return link.mailbox.lower()
 
 
-# How long "a delivery of this mailbox is queued" holds when that delivery never starts (its
-# worker died, the queue was purged): then the next change or scheduler tick queues another.
-QUEUED_LEASE = dt.timedelta(seconds=30)
-
-
-def queued_key(mailbox: str) -> str:
-    return f"enqueued:{mailbox.lower()}"
-
-
 def enqueue_delivery(mailbox: str) -> None:
     """Queues a delivery of the mailbox's due entries, unless one is queued and not started
     yet: that one delivers them all, so each commit and each scheduler tick need not add
     another task (`deliver_due_entries` clears the mark as it starts)."""
-    # Imported here: tasks.py imports this module.
-    from openrooms.integrations.microsoft365.tasks import deliver_outbox
-
+    key = lease_key("delivery_queued", mailbox=mailbox.lower())
     try:
-        enqueue_once(queued_key(mailbox), QUEUED_LEASE, partial(deliver_outbox.enqueue, mailbox))
+        enqueue_once(key, QUEUED_LEASE, partial(deliver_outbox.enqueue, mailbox))
     except Exception:
         # The entry is committed; the scheduler enqueues due entries it finds.
         logger.exception("Could not enqueue the outbox delivery for %s", mailbox)
@@ -147,78 +136,13 @@ def enqueue_delivery(mailbox: str) -> None:
 # --- claiming ------------------------------------------------------------------------------
 
 
-# Tells this process from an earlier one with the same host name and pid (containers).
-PROCESS_TOKEN = secrets.token_hex(4)
-
-
-def holder_id() -> str:
-    """Who holds a claim: this process and thread (a worker runs one task at a time)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}:{threading.get_ident()}"
-
-
 def lease_length() -> dt.timedelta:
     return dt.timedelta(seconds=settings.MICROSOFT_OUTBOX_LEASE_SECONDS)
 
 
-def acquire_lease(key: str, holder: str, length: dt.timedelta) -> bool:
-    """Takes (or extends, for its holder) the lease `key`; False while someone else holds it.
-
-    The conditional UPDATE is the lock: PostgreSQL re-checks its WHERE clause after waiting
-    for a concurrent writer of the row, SQLite runs one writer at a time.
-    """
-    now = timezone.now()
-    WorkLease.objects.get_or_create(key=key, defaults={"expires_at": now})
-    taken = (
-        WorkLease.objects.filter(key=key)
-        .filter(Q(expires_at__lte=now) | Q(holder=holder))
-        .update(holder=holder, expires_at=now + length)
-    )
-    return taken == 1
-
-
-def first_time_today(job: str) -> bool:
-    """True for the first caller of the day, whichever process: the row's key is unique."""
-    key = f"daily:{job}:{timezone.localdate().isoformat()}"
-    _, created = WorkLease.objects.get_or_create(key=key, defaults={"expires_at": timezone.now()})
-    return created
-
-
-def release_lease(key: str, holder: str) -> None:
-    WorkLease.objects.filter(key=key, holder=holder).update(holder="", expires_at=timezone.now())
-
-
-def enqueue_once(key: str, length: dt.timedelta, enqueue: Callable[[], object]) -> bool:
-    """Calls `enqueue` unless the mark `key` says the same task is queued and not started yet;
-    False when it is. The task clears the mark as it starts (`clear_queued_mark`); a task that
-    never starts (its worker died, the queue was purged) lets go of it after `length`. When
-    `enqueue` raises, the mark is released and the error goes to the caller."""
-    mark = secrets.token_hex(8)  # a new holder each time: only a free or stale mark is taken
-    if not acquire_lease(key, mark, length):
-        return False
-    try:
-        enqueue()
-    except Exception:
-        release_lease(key, mark)
-        raise
-    return True
-
-
-def clear_queued_mark(key: str) -> None:
-    """The queued task is starting: work asked for from now on is queued anew, as this task
-    may have looked before it."""
-    now = timezone.now()
-    WorkLease.objects.filter(key=key, expires_at__gt=now).update(holder="", expires_at=now)
-
-
-def mailbox_slot_keys(mailbox: str) -> list[str]:
-    return [
-        f"mailbox:{mailbox.lower()}:{slot}"
-        for slot in range(settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS)
-    ]
-
-
 def acquire_mailbox_slot(mailbox: str, holder: str) -> str | None:
-    for key in mailbox_slot_keys(mailbox):
+    for slot in range(settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS):
+        key = lease_key("mailbox_slot", mailbox=mailbox.lower(), slot=slot)
         if acquire_lease(key, holder, lease_length()):
             return key
     return None
@@ -266,6 +190,21 @@ def mine(entry: OutboxEntry, holder: str) -> QuerySet[OutboxEntry]:
     return OutboxEntry.objects.filter(pk=entry.pk, claimed_by=holder, state__in=OPEN)
 
 
+def mailboxes_with_due_entries(now: dt.datetime | None = None) -> list[str]:
+    """Mailboxes with entries to deliver now and a free slot to deliver them (the scheduler
+    queues a delivery for each)."""
+    now = now or timezone.now()
+    due = set(claimable(now).values_list("mailbox", flat=True).distinct())
+    if not due:
+        return []
+    held: dict[str, int] = {}
+    for key in leases_held("mailbox:", now):
+        mailbox = key.split(":", 1)[1].rsplit(":", 1)[0]
+        held[mailbox] = held.get(mailbox, 0) + 1
+    slots = settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS
+    return sorted(m for m in due if held.get(m, 0) < slots)
+
+
 # --- delivering ----------------------------------------------------------------------------
 
 
@@ -273,38 +212,40 @@ class Rerouted(Exception):
     """The entry now belongs to another mailbox's queue; that queue delivers it."""
 
 
+@task()
+def deliver_outbox(mailbox: str) -> int:
+    """Delivers the mailbox's due outbox entries; enqueued when a booking change commits and
+    by the scheduler for retries. Safe to run twice at once: entries are claimed one by one."""
+    return deliver_due_entries(mailbox)
+
+
 def deliver_due_entries(mailbox: str, *, holder: str | None = None) -> int:
     """Delivers the mailbox's due entries, one after another; returns how many were handled."""
     holder = holder or holder_id()
     mailbox = mailbox.lower()
-    clear_queued_mark(queued_key(mailbox))
+    clear_queued_mark(lease_key("delivery_queued", mailbox=mailbox))
     handled = 0
-    clients: dict[int, GraphClient] = {}
-    try:
-        for _ in range(100):  # a bound, not a schedule: the scheduler comes back anyway
-            slot = acquire_mailbox_slot(mailbox, holder)
-            if slot is None:
-                return handled  # every slot is busy; their holders look again before leaving
-            try:
-                while (entry := claim_next_entry(mailbox, holder)) is not None:
-                    acquire_lease(slot, holder, lease_length())  # still ours, for longer
-                    deliver_entry(entry, holder, clients)
-                    handled += 1
-            finally:
-                release_lease(slot, holder)
-            # An entry committed while we held the last free slot found none and left it to
-            # us: look again now that the slot is free.
-            if not claimable(timezone.now()).filter(mailbox=mailbox).exists():
-                return handled
-        return handled
-    finally:
-        for client in clients.values():
-            client.close()
+    for _ in range(100):  # a bound, not a schedule: the scheduler comes back anyway
+        slot = acquire_mailbox_slot(mailbox, holder)
+        if slot is None:
+            return handled  # every slot is busy; their holders look again before leaving
+        try:
+            while (entry := claim_next_entry(mailbox, holder)) is not None:
+                acquire_lease(slot, holder, lease_length())  # still ours, for longer
+                deliver_entry(entry, holder)
+                handled += 1
+        finally:
+            release_lease(slot, holder)
+        # An entry committed while we held the last free slot found none and left it to
+        # us: look again now that the slot is free.
+        if not claimable(timezone.now()).filter(mailbox=mailbox).exists():
+            return handled
+    return handled
 
 
-def deliver_entry(entry: OutboxEntry, holder: str, clients: dict[int, GraphClient]) -> None:
+def deliver_entry(entry: OutboxEntry, holder: str) -> None:
     try:
-        note = write_to_outlook(entry, clients)
+        note = write_to_outlook(entry)
     except Rerouted:
         return
     except GraphFailure as failure:
@@ -360,128 +301,125 @@ def needs_a_person(failure: GraphFailure) -> bool:
     return failure.permanent
 
 
-def describe(failure: GraphFailure) -> str:
-    details = ", ".join(str(part) for part in (failure.status, failure.code) if part)
-    return f"{failure.message} ({details})" if details else failure.message
-
-
-def client_of(organisation: Organisation, clients: dict[int, GraphClient]) -> GraphClient:
-    """One client per organisation for a run of deliveries, so its token is reused."""
-    if organisation.pk not in clients:
-        connection = Connection.objects.filter(organisation=organisation).first()
-        if connection is None:
-            raise GraphFailure(
-                "Microsoft 365 is not connected any more: reconnect it in Settings, or give up "
-                "on this change.",
-                permanent=True,
-            )
-        clients[organisation.pk] = client_for(
-            connection, max_wait_seconds=settings.MICROSOFT_MAX_WAIT_SECONDS
+def client_of(organisation: Organisation) -> GraphClient:
+    connection = connection_of(organisation)
+    if connection is None:
+        raise GraphFailure(
+            "Microsoft 365 is not connected any more: reconnect it in Settings, or give up "
+            "on this change.",
+            permanent=True,
         )
-    return clients[organisation.pk]
+    return shared_client(connection)
 
 
-def write_to_outlook(entry: OutboxEntry, clients: dict[int, GraphClient]) -> str:
+def write_to_outlook(entry: OutboxEntry) -> str:
     """Makes the event match the booking as it is now; returns a note for admins, if any."""
     booking = entry.booking
     link = RoomLink.objects.filter(space_id=booking.space_id).first()
-    client = client_of(entry.organisation, clients)
+    client = client_of(entry.organisation)
     if booking.status == Booking.Status.CANCELLED:
         if entry.kind != OutboxEntry.Kind.CANCEL:
             return "The booking was cancelled before this change reached Outlook."
-        return cancel_event(client, entry, booking, link)
+        return cancel_booking_event(client, entry, booking, link)
     if link is None:
         return "The room is no longer linked to Microsoft 365; nothing was written."
+    draft = draft_of(booking, link)
+    in_room = entry.mailbox == link.mailbox.lower()
     if not booking.graph_event_id:
-        return create_event(client, entry, booking, link)
+        try:
+            event = write_event(client, entry.mailbox, draft, in_room=in_room)
+        except GraphFailure as failure:
+            if not in_room and failure.status == 404:
+                reroute_to_room(entry, booking, link, failure)
+            raise
+        do_record_event_ids(booking, event_id=event.id, ical_uid=event.ical_uid)
+        return ""
     if entry.kind == OutboxEntry.Kind.CREATE:
         return ""  # created by an earlier delivery of this entry
-    move_event(client, entry.mailbox, booking, link, booking.graph_event_id)
+    move_event(client, entry.mailbox, draft, booking.graph_event_id, in_room=in_room)
     return ""
 
 
-def create_event(
-    client: GraphClient, entry: OutboxEntry, booking: Booking, link: RoomLink
-) -> str:
-    mailbox = entry.mailbox
-    in_room = mailbox == link.mailbox.lower()
+# --- the writes: a booking's event, or Test settings' probe --------------------------------
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """What an event written for a booking holds."""
+
+    subject: str
+    start: dt.datetime
+    end: dt.datetime
+    transaction_id: str
+    room_mailbox: str
+    room_name: str
+    private: bool = False
+    show_as: str = "busy"
+    # The office's zone, for the words of a clash.
+    zone_name: str = "UTC"
+
+
+def draft_of(booking: Booking, link: RoomLink) -> EventDraft:
+    return EventDraft(
+        subject=booking.title or booking.space.name,
+        start=booking.start,
+        end=booking.end,
+        transaction_id=str(booking.transaction_id),
+        room_mailbox=link.mailbox,
+        room_name=link.display_name or booking.space.name,
+        private=booking.is_private,
+        zone_name=booking.space.office.timezone,
+    )
+
+
+def write_event(
+    client: GraphClient, mailbox: str, draft: EventDraft, *, in_room: bool
+) -> Event:
+    """Creates the draft's event in `mailbox`: the room's own calendar (`in_room`), or the
+    booker's with the room invited. Converges: an event an earlier attempt made (the same
+    transactionId) is taken and moved to the draft's times instead of made again."""
     if in_room:
         # Direct writes bypass the room's booking assistant: check for conflicts ourselves.
         # The same read finds our own event if an earlier attempt created it.
-        existing = calendar_view(client, mailbox, booking.start, booking.end)
-        ours = [e for e in existing if e.transaction_id == str(booking.transaction_id)]
+        existing = client.calendar_view(mailbox, draft.start, draft.end)
+        ours = [e for e in existing if e.transaction_id == draft.transaction_id]
         if ours:
-            adopt_event(client, mailbox, booking, link, ours[0])
-            return ""
-        check_room_is_free(booking, existing)
-    payload = {
-        **event_times(booking),
-        "transactionId": str(booking.transaction_id),
-        "showAs": "busy",
-        "location": {"displayName": link.display_name or booking.space.name},
-        "sensitivity": "private" if booking.is_private else "normal",
-    }
-    if not in_room:
-        payload["attendees"] = [
-            {
-                "type": "resource",
-                "emailAddress": {
-                    "address": link.mailbox,
-                    "name": link.display_name or booking.space.name,
-                },
-            }
-        ]
-    try:
-        event = post_event(client, mailbox, payload, booking)
-    except GraphFailure as failure:
-        if not in_room and failure.status == 404:
-            reroute_to_room(entry, booking, link, failure)
-        raise
-    adopt_event(client, mailbox, booking, link, event)
-    return ""
+            return adopt_event(client, mailbox, draft, ours[0], in_room=in_room)
+        check_room_is_free(draft, existing)
+    resources = None if in_room else [(draft.room_mailbox, draft.room_name)]
+    event = post_event(client, mailbox, draft, resources)
+    return adopt_event(client, mailbox, draft, event, in_room=in_room)
 
 
 def adopt_event(
-    client: GraphClient, mailbox: str, booking: Booking, link: RoomLink, event: Event
-) -> None:
-    """Keeps the event's ids on the booking, and moves it if an earlier attempt created it
-    with times the booking no longer has (Graph answers a repeated transactionId with the
-    first event as it was)."""
-    store_event_ids(booking, event)
-    if (event.start.utc, event.end.utc) != (booking.start, booking.end):
-        move_event(client, mailbox, booking, link, event.id)
+    client: GraphClient, mailbox: str, draft: EventDraft, event: Event, *, in_room: bool
+) -> Event:
+    """Moves the event if an earlier attempt created it with times the draft no longer has
+    (Graph answers a repeated transactionId with the first event as it was)."""
+    if (event.start.utc, event.end.utc) != (draft.start, draft.end):
+        move_event(client, mailbox, draft, event.id, in_room=in_room)
+    return event
 
 
 def move_event(
-    client: GraphClient, mailbox: str, booking: Booking, link: RoomLink, event_id: str
+    client: GraphClient, mailbox: str, draft: EventDraft, event_id: str, *, in_room: bool
 ) -> None:
-    """PATCHes the event to the booking's times. In the room's own calendar the room must be
+    """PATCHes the event to the draft's times. In the room's own calendar the room must be
     free then, as for a create: a direct write bypasses its booking assistant. On a clash the
     event stays where it was and the entry fails with the conflict, for an admin to see."""
-    if mailbox == link.mailbox.lower():
+    if in_room:
         others = [
-            e for e in calendar_view(client, mailbox, booking.start, booking.end)
-            if e.id != event_id and e.transaction_id != str(booking.transaction_id)
+            e for e in client.calendar_view(mailbox, draft.start, draft.end)
+            if e.id != event_id and e.transaction_id != draft.transaction_id
         ]
-        check_room_is_free(booking, others, moving=True)
-    client.request("PATCH", event_path(mailbox, event_id),
-                   json_body=event_times(booking), mailbox=mailbox)
-
-
-def event_times(booking: Booking) -> dict[str, Any]:
-    def when(moment: dt.datetime) -> dict[str, str]:
-        return {"dateTime": moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "timeZone": "UTC"}
-
-    return {
-        "subject": booking.title or booking.space.name,
-        "start": when(booking.start),
-        "end": when(booking.end),
-    }
+        check_room_is_free(draft, others, moving=True)
+    client.update_event(mailbox, event_id, subject=draft.subject, start=draft.start,
+                        end=draft.end)
 
 
 def post_event(
-    client: GraphClient, mailbox: str, payload: dict[str, Any], booking: Booking
+    client: GraphClient, mailbox: str, draft: EventDraft,
+    resources: list[tuple[str, str]] | None,
 ) -> Event:
     """POST the event; an answer that may hide a created event is checked by reading back.
 
@@ -489,19 +427,20 @@ def post_event(
     undocumented, so after a timeout or a 5xx we look for the event before sending it again.
     429 and 503 are refusals: Graph did nothing, so we wait as told and send it again.
     """
-    path = f"{user_path(mailbox)}/events"
     for attempt in range(1, client.max_attempts + 1):
         try:
-            response = client.request("POST", path, json_body=payload, mailbox=mailbox,
-                                      retry=False)
-            return Event.model_validate(response.json())
+            return client.create_event(
+                mailbox, subject=draft.subject, start=draft.start, end=draft.end,
+                transaction_id=draft.transaction_id, show_as=draft.show_as,
+                location=draft.room_name, private=draft.private, resources=resources,
+            )
         except GraphFailure as failure:
             last = attempt == client.max_attempts
             if failure.status in (429, 503):
                 if last:
                     raise
             elif failure.status is None or failure.status >= 500:
-                found = find_event_by_transaction(client, mailbox, booking)
+                found = find_event_by_transaction(client, mailbox, draft)
                 if found is not None:
                     return found
                 if last:
@@ -512,53 +451,72 @@ def post_event(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def find_event_by_transaction(client: GraphClient, mailbox: str, booking: Booking) -> Event | None:
+def find_event_by_transaction(
+    client: GraphClient, mailbox: str, draft: EventDraft
+) -> Event | None:
     try:
-        events = calendar_view(client, mailbox, booking.start, booking.end)
+        events = client.calendar_view(mailbox, draft.start, draft.end)
     except GraphFailure:
         return None  # we could not look; the caller tries again, with the same transactionId
-    return next((e for e in events if e.transaction_id == str(booking.transaction_id)), None)
+    return next((e for e in events if e.transaction_id == draft.transaction_id), None)
 
 
-def calendar_view(
-    client: GraphClient, mailbox: str, start: dt.datetime, end: dt.datetime
-) -> list[Event]:
-    """Events of the mailbox that share an instant with [start, end).
-
-    Graph also lists events ending exactly at startDateTime (the contract, section 3), so the
-    boundary is filtered here.
-    """
-    params = {
-        "startDateTime": start.astimezone(dt.UTC).isoformat(),
-        "endDateTime": end.astimezone(dt.UTC).isoformat(),
-        "$select": EVENT_FIELDS,
-        "$top": "50",
-    }
-    items: Iterator[dict[str, Any]] = client.paginate(
-        f"{user_path(mailbox)}/calendarView", params, mailbox=mailbox, headers=IN_UTC
-    )
-    events = [Event.model_validate(item) for item in items]
-    return [e for e in events if e.start.utc < end and e.end.utc > start]
-
-
-def check_room_is_free(booking: Booking, events: list[Event], *, moving: bool = False) -> None:
+def check_room_is_free(draft: EventDraft, events: list[Event], *, moving: bool = False) -> None:
     busy = [e for e in events if not e.is_cancelled and e.show_as != "free"]
     if not busy:
         return
-    zone = zoneinfo.ZoneInfo(booking.space.office.timezone)
+    zone = zoneinfo.ZoneInfo(draft.zone_name)
     first = min(busy, key=lambda e: e.start.utc)
     where = (
         "the room's calendar still has the booking at its old time" if moving
         else "the booking is not in the room's calendar"
     )
     raise GraphFailure(
-        f"{booking.space.name} is already booked in Outlook from "
+        f"{draft.room_name} is already booked in Outlook from "
         f"{first.start.utc.astimezone(zone):%Y-%m-%d %H:%M} to "
         f"{first.end.utc.astimezone(zone):%H:%M}; {where}. "
         "Move or cancel one of the two, or give up on this change.",
         code="RoomConflict",
         permanent=True,
     )
+
+
+def remove_event(client: GraphClient, mailbox: str, event_id: str, *, in_room: bool) -> bool:
+    """Takes the event out of Outlook: DELETE in the room's own calendar; in the booker's, the
+    organizer's cancel, so the room receives a cancellation. False when it was gone already."""
+    try:
+        if in_room:
+            client.delete_event(mailbox, event_id)
+        else:
+            client.cancel_event(mailbox, event_id, comment=CANCEL_COMMENT)
+    except GraphFailure as failure:
+        if failure.status == 404:
+            return False
+        raise
+    return True
+
+
+def cancel_booking_event(
+    client: GraphClient, entry: OutboxEntry, booking: Booking, link: RoomLink | None
+) -> str:
+    event_id = booking.graph_event_id
+    if not event_id and entry_may_have_created(booking):
+        # An earlier create had an uncertain answer and the booking was cancelled meanwhile.
+        draft = EventDraft("", booking.start, booking.end, str(booking.transaction_id), "", "")
+        found = find_event_by_transaction(client, entry.mailbox, draft)
+        event_id = found.id if found else ""
+    if not event_id:
+        return "The booking was cancelled before it reached Outlook."
+    in_room = link is not None and entry.mailbox == link.mailbox.lower()
+    if not remove_event(client, entry.mailbox, event_id, in_room=in_room):
+        return "The event was already gone from Outlook."
+    return ""
+
+
+def entry_may_have_created(booking: Booking) -> bool:
+    return OutboxEntry.objects.filter(
+        booking=booking, kind=OutboxEntry.Kind.CREATE, attempts__gt=0
+    ).exists()
 
 
 def reroute_to_room(
@@ -576,65 +534,6 @@ def reroute_to_room(
     )
     enqueue_delivery(room)
     raise Rerouted(room)
-
-
-def store_event_ids(booking: Booking, event: Event) -> None:
-    booking.graph_event_id, booking.ical_uid = event.id, event.ical_uid
-    Booking.objects.filter(pk=booking.pk).update(
-        graph_event_id=event.id, ical_uid=event.ical_uid
-    )
-
-
-def cancel_event(
-    client: GraphClient, entry: OutboxEntry, booking: Booking, link: RoomLink | None
-) -> str:
-    event_id = booking.graph_event_id
-    if not event_id and entry_may_have_created(booking):
-        # An earlier create had an uncertain answer and the booking was cancelled meanwhile.
-        found = find_event_by_transaction(client, entry.mailbox, booking)
-        event_id = found.id if found else ""
-    if not event_id:
-        return "The booking was cancelled before it reached Outlook."
-    path = event_path(entry.mailbox, event_id)
-    in_room = link is not None and entry.mailbox == link.mailbox.lower()
-    try:
-        if in_room:
-            client.request("DELETE", path, mailbox=entry.mailbox)
-        else:
-            # As organizer: the room receives a cancellation (a plain DELETE does the same,
-            # but cancel says so to every attendee).
-            client.request("POST", f"{path}/cancel", json_body={"comment": CANCEL_COMMENT},
-                           mailbox=entry.mailbox, retry=True)
-    except GraphFailure as failure:
-        if failure.status == 404:
-            return "The event was already gone from Outlook."
-        raise
-    return ""
-
-
-def entry_may_have_created(booking: Booking) -> bool:
-    return OutboxEntry.objects.filter(
-        booking=booking, kind=OutboxEntry.Kind.CREATE, attempts__gt=0
-    ).exists()
-
-
-# --- scheduling ----------------------------------------------------------------------------
-
-
-def mailboxes_with_due_entries(now: dt.datetime | None = None) -> list[str]:
-    """Mailboxes with entries to deliver now and a free slot to deliver them."""
-    now = now or timezone.now()
-    due = set(claimable(now).values_list("mailbox", flat=True).distinct())
-    if not due:
-        return []
-    held: dict[str, int] = {}
-    for key in WorkLease.objects.filter(key__startswith="mailbox:", expires_at__gt=now).values_list(
-        "key", flat=True
-    ):
-        mailbox = key.split(":", 1)[1].rsplit(":", 1)[0]
-        held[mailbox] = held.get(mailbox, 0) + 1
-    slots = settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS
-    return sorted(m for m in due if held.get(m, 0) < slots)
 
 
 # --- what admins see and do ----------------------------------------------------------------
