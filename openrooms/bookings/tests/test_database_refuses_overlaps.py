@@ -64,7 +64,8 @@ def test_raw_inserts_that_touch_or_do_not_hold_the_slot_are_kept(member, room, d
 def test_a_raw_update_into_a_taken_slot_is_refused(member, room):
     first = do_book(room, booker=member, start=at(0), end=at(1))
     second = do_book(room, booker=member, start=at(2), end=at(3))
-    with pytest.raises(IntegrityError, match=REFUSAL), transaction.atomic(), connection.cursor() as cursor:
+    refused = pytest.raises(IntegrityError, match=REFUSAL)
+    with refused, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute('UPDATE bookings_booking SET start = %s, "end" = %s WHERE id = %s',
                        [connection.ops.adapt_datetimefield_value(at(0.5)),
                         connection.ops.adapt_datetimefield_value(at(2.5)), second.pk])
