@@ -1,4 +1,4 @@
-"""The /api/v1 router: bearer-token auth, one JSON error format, and each app's endpoints."""
+"""The /api/v1 router: bearer-token auth, the product's JSON error format, each app's endpoints."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ninja.security import HttpBearer
 
 from openrooms.accounts.models import Account
 from openrooms.accounts.services import authenticate_api_token
-from openrooms.bookings.errors import BookingConflict, BookingError
+from openrooms.bookings.errors import BookingError
+from openrooms.json_errors import answer_to, error_body, invalid
 
 
 class BearerToken(HttpBearer):
@@ -35,9 +36,7 @@ api = NinjaAPI(
 def error(
     request: HttpRequest, status: int, code: str, message: str, **extra: object
 ) -> HttpResponse:
-    return api.create_response(
-        request, {"error": {"code": code, "message": message, **extra}}, status=status
-    )
+    return api.create_response(request, error_body(code, message, **extra), status=status)
 
 
 @api.exception_handler(AuthenticationError)
@@ -52,56 +51,27 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
     return response
 
 
-@api.exception_handler(Http404)
-def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error(request, 404, "not_found", str(exc) or "Not found.")
-
-
-@api.exception_handler(PermissionDenied)
-def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error(request, 403, "forbidden", str(exc) or "You may not do that.")
-
-
 @api.exception_handler(SchemaValidationError)
 def on_schema_error(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
     fields = {}
     for item in exc.errors:
         location = [str(part) for part in item.get("loc", []) if part not in ("body", "payload")]
         fields[".".join(location) or "request"] = item.get("msg", "Invalid value.")
-    message = "; ".join(f"{field}: {msg}" for field, msg in fields.items())
-    return error(request, 422, "invalid", message, fields=fields)
+    status, body = invalid(fields)
+    return api.create_response(request, body, status=status)
 
 
-@api.exception_handler(ValidationError)
-def on_model_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    fields = (
-        {field: " ".join(messages) for field, messages in exc.message_dict.items()}
-        if hasattr(exc, "error_dict")
-        else {"request": " ".join(exc.messages)}
-    )
-    message = "; ".join(f"{field}: {msg}" for field, msg in fields.items())
-    return error(request, 422, "invalid", message, fields=fields)
+def on_refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A refusal the product knows (json_errors.answer_to), in the product's one format."""
+    answer = answer_to(exc)
+    if answer is None:
+        raise exc
+    status, body = answer
+    return api.create_response(request, body, status=status)
 
 
-@api.exception_handler(BookingConflict)
-def on_booking_conflict(request: HttpRequest, exc: BookingConflict) -> HttpResponse:
-    clash = exc.conflicting
-    return error(
-        request,
-        409,
-        "conflict",
-        exc.message,
-        conflict={
-            "booking": clash.pk, "start": clash.start.isoformat(), "end": clash.end.isoformat()
-        },
-    )
-
-
-@api.exception_handler(BookingError)
-def on_booking_error(request: HttpRequest, exc: BookingError) -> HttpResponse:
-    fields = {exc.field: exc.message} if exc.field else {}
-    return error(request, 422, "invalid", exc.message, fields=fields)
-
+for refusal in (Http404, PermissionDenied, ValidationError, BookingError):
+    api.add_exception_handler(refusal, on_refusal)
 
 api.add_router("/", "openrooms.spaces.api.router")
 api.add_router("/", "openrooms.bookings.api.router")

@@ -26,7 +26,8 @@ from openrooms.bookings.errors import (
 from openrooms.bookings.models import Booking
 from openrooms.bookings.placement import insert_confirmed, lock_space, reconsider_conflicts
 from openrooms.bookings.signals import booking_changed
-from openrooms.spaces.models import Space
+from openrooms.spaces.models import Office, Space
+from openrooms.spaces.office_time import at_office
 from openrooms.spaces.services import get_or_404
 
 # A booking may start this long ago, so "now" can be booked from a page opened a moment ago.
@@ -36,6 +37,15 @@ START_GRACE = dt.timedelta(minutes=15)
 # 12-hour booking limit.
 DESK_DAY_START = dt.time(8)
 DESK_DAY_END = dt.time(18)
+
+
+def desk_day(office: Office, day: dt.date, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """A desk booked for the whole of `day`: its working day in the office's zone, from now
+    (to the minute) once the day has begun. InvalidBookingTime once it is over."""
+    start, end = at_office(office, day, DESK_DAY_START), at_office(office, day, DESK_DAY_END)
+    if end <= now:
+        raise InvalidBookingTime("The working day is over; choose another date.", field="date")
+    return max(start, now.replace(second=0, microsecond=0)), end
 
 
 def bookings_of(organisation: Organisation) -> QuerySet[Booking]:

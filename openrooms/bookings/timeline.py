@@ -8,7 +8,6 @@ would need.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass, field
 
 from openrooms.bookings.availability import SpaceAvailability, SpaceSummary
@@ -85,7 +84,7 @@ def hours() -> list[str]:
 def timeline_row(
     office: Office, day: dt.date, spaces: SpaceAvailability, *, viewer_id: int, now: dt.datetime
 ) -> Row:
-    zone = zoneinfo.ZoneInfo(office.timezone)
+    zone = office.zone
     first = dt.datetime.combine(day, dt.time(FIRST_HOUR), tzinfo=zone)
     # Aware arithmetic in one zone steps the wall clock: the cells stay 07:00..20:00 on a DST
     # change day, and comparisons with the UTC bookings convert as they should.

@@ -7,7 +7,6 @@ call the `do_*` actions and render; the booking rules live in bookings.services.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -34,11 +33,11 @@ from openrooms.bookings.services import (
 )
 from openrooms.bookings.timeline import CELL, Row, hours, timeline_row
 from openrooms.spaces.models import Office, Space
-from openrooms.spaces.office_time import day_bounds
-from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
+from openrooms.spaces.office_choice import chosen_office
+from openrooms.spaces.office_time import day_bounds, now_in, today_in
+from openrooms.spaces.services import access_floor_by_id, access_space_by_id
 
 KIND_FILTERS = {"desk": Space.Kind.DESK, "room": Space.Kind.ROOM}
-OFFICE_IN_SESSION = "day_view_office"
 PAST_BOOKINGS_SHOWN = 30
 SPACES_PER_PAGE = 100
 
@@ -47,30 +46,11 @@ def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def today_in(office: Office) -> dt.date:
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(office.timezone)).date()
-
-
 def parse_day(value: str | None, office: Office) -> dt.date:
     try:
         return dt.date.fromisoformat(value or "")
     except ValueError:
         return today_in(office)
-
-
-def chosen_office(request: HttpRequest) -> Office | None:
-    """The office asked for, else the one chosen last time (kept in the session), else the
-    first; an office id of another organisation is a 404."""
-    organisation = request.user.organisation
-    if request.GET.get("office"):
-        office = access_office_by_id(organisation, request.GET["office"])
-    else:
-        offices = organisation.offices.all()
-        office = offices.filter(pk=request.session.get(OFFICE_IN_SESSION)).first()
-        office = office or offices.first()
-    if office is not None:
-        request.session[OFFICE_IN_SESSION] = office.pk
-    return office
 
 
 def row_for(request: HttpRequest, space: Space, day: dt.date) -> Row:
@@ -156,11 +136,10 @@ def day_view(request: HttpRequest) -> HttpResponse:
 def suggested_times(space: Space, day: dt.date, start_text: str | None) -> tuple[dt.time, dt.time]:
     """The slot a new booking form starts with: the clicked cell, else the next quarter hour
     today or 09:00 another day; an hour for a room, until the desk day's end for a desk."""
-    zone = zoneinfo.ZoneInfo(space.office.timezone)
     try:
         start = dt.time.fromisoformat(start_text or "")
     except ValueError:
-        now = timezone.now().astimezone(zone)
+        now = now_in(space.office)
         if day == now.date():
             quarter = (now + CELL).replace(minute=(now.minute // 15) * 15, second=0, microsecond=0)
             start = quarter.time() if quarter.date() == day else dt.time(23, 45)
@@ -244,7 +223,7 @@ def book(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 def booked_message(booking: Booking) -> str:
-    zone = zoneinfo.ZoneInfo(booking.space.office.timezone)
+    zone = booking.space.office.zone
     start, end = booking.start.astimezone(zone), booking.end.astimezone(zone)
     when = f"{start:%a} {start.day} {start:%b} from {start:%H:%M} to {end:%H:%M}"
     return f"{booking.space.name} is booked for you on {when}."

@@ -1,7 +1,8 @@
 """Office plans: the administrators' plan editor and the members' plan view.
 
 Views parse, authorize (`access_*`) and render; every write goes through spaces.services or
-bookings.services. The JSON endpoints answer 4xx with {"error": message} on bad input.
+bookings.services. The JSON endpoints answer 4xx in the product's one error format
+(openrooms.json_errors), as the API does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
     FileResponse,
     Http404,
@@ -33,9 +33,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from openrooms.accounts.decorators import check_admin
 from openrooms.bookings.availability import SpaceAvailability, availability
-from openrooms.bookings.errors import BookingConflict, BookingError
-from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, do_book
+from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, desk_day, do_book
+from openrooms.json_errors import BadInput, error_response, refusal_response
 from openrooms.spaces.models import Floor, Office, Space
+from openrooms.spaces.office_choice import chosen_office
+from openrooms.spaces.office_time import at_office, now_in
 from openrooms.spaces.plans import CONTENT_TYPES, PlanImageError
 from openrooms.spaces.services import (
     access_floor_by_id,
@@ -50,39 +52,25 @@ from openrooms.spaces.services import (
 )
 
 
-class BadInput(ValueError):
-    pass
-
-
-def json_error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
 def json_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
     """POST-only JSON views: the body parsed into `payload`, every failure answered as JSON."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
-            return json_error("Sign in first.", 401)
+            return error_response(401, "unauthenticated", "Sign in first.")
         if request.method != "POST":
-            return json_error("Use POST.", 405)
+            return error_response(405, "method_not_allowed", "Use POST.")
         try:
             payload = json.loads(request.body or b"{}")
         except ValueError:
-            return json_error("The request body is not JSON.", 400)
+            return error_response(400, "bad_request", "The request body is not JSON.")
         if not isinstance(payload, dict):
-            return json_error("The request body must be a JSON object.", 400)
+            return error_response(400, "bad_request", "The request body must be a JSON object.")
         try:
             return view(request, payload, *args, **kwargs)
-        except Http404 as error:
-            return json_error(str(error) or "Not found.", 404)
-        except PermissionDenied as error:
-            return json_error(str(error) or "Not allowed.", 403)
-        except BadInput as error:
-            return json_error(str(error), 400)
-        except ValidationError as error:
-            return json_error(" ".join(error.messages), 400)
+        except Exception as error:
+            return refusal_response(error)
 
     return wrapper
 
@@ -91,9 +79,10 @@ def fraction(payload: dict[str, Any], name: str) -> float:
     value = payload.get(name)
     # bool is an int in Python; true/false is not a position.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadInput(f"{name} must be a number between 0 and 1.")
+        raise BadInput(f"{name} must be a number between 0 and 1.", field=name)
     if not 0 <= value <= 1:
-        raise BadInput(f"{name} must be between 0 and 1 (a fraction of the plan's size).")
+        raise BadInput(f"{name} must be between 0 and 1 (a fraction of the plan's size).",
+                       field=name)
     return float(value)
 
 
@@ -226,7 +215,7 @@ def plan_space_add(
     if new_name:
         kind = payload.get("kind")
         if kind not in Space.Kind.values:
-            raise BadInput("kind must be desk or room.")
+            raise BadInput("kind must be desk or room.", field="kind")
         space = do_create_space(
             floor.office, kind=kind, name=new_name, floor=floor, plan_x=x, plan_y=y
         )
@@ -234,7 +223,7 @@ def plan_space_add(
         space = space_of_floor(request, floor, payload["space"])
         space = do_place_space(space, floor, x, y)
     else:
-        raise BadInput("Choose a desk or room from the list, or name a new one.")
+        raise BadInput("Choose a desk or room from the list, or name a new one.", field="space")
     return JsonResponse(space_json(space), status=201)
 
 
@@ -268,7 +257,7 @@ def plan_space_rename(
     check_admin(request)
     name = str(payload.get("name") or "").strip()
     if not name:
-        raise BadInput("A name cannot be empty.")
+        raise BadInput("A name cannot be empty.", field="name")
     return JsonResponse(space_json(do_save(space, name=name)))
 
 
@@ -294,34 +283,32 @@ def plan_image(request: HttpRequest, floor_id: int) -> HttpResponse:
 # The plan view (members).
 
 
-def office_zone(office: Office) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(office.timezone)
-
-
 def parse_range(
     office: Office, date_text: str, start_text: str, end_text: str
 ) -> tuple[dt.date, dt.datetime, dt.datetime]:
     """The day and the UTC range of the plan's time inputs, read in the office's time zone."""
-    try:
-        day = dt.date.fromisoformat(date_text)
-    except ValueError:
-        raise BadInput("The date must look like 2026-03-31.") from None
+    day = parse_date(date_text)
     try:
         start_time = dt.time.fromisoformat(start_text)
         end_time = dt.time.fromisoformat(end_text)
     except ValueError:
-        raise BadInput("Times must look like 09:30.") from None
-    zone = office_zone(office)
-    start = dt.datetime.combine(day, start_time, tzinfo=zone)
-    end = dt.datetime.combine(day, end_time, tzinfo=zone)
+        raise BadInput("Times must look like 09:30.", field="start") from None
+    start, end = at_office(office, day, start_time), at_office(office, day, end_time)
     if end <= start:
-        raise BadInput("The end time must be after the start time.")
-    return day, start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        raise BadInput("The end time must be after the start time.", field="end")
+    return day, start, end
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadInput("The date must look like 2026-03-31.", field="date") from None
 
 
 def default_range(office: Office) -> tuple[dt.date, dt.time, dt.time]:
     """Today, from the next half hour for an hour (or 09:00-10:00 after working hours)."""
-    now = timezone.now().astimezone(office_zone(office))
+    now = now_in(office)
     start = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=-now.minute % 30)
     if start.date() != now.date() or start.time() >= dt.time(22, 0):
         return now.date() + dt.timedelta(days=1), dt.time(9, 0), dt.time(10, 0)
@@ -367,8 +354,7 @@ def plan_view(request: HttpRequest) -> HttpResponse:
     """Choose an office, a floor, a date and a time; see and book desks and rooms on the plan."""
     organisation = request.user.organisation
     offices = list(offices_of(organisation).order_by("name"))
-    office = next((o for o in offices if str(o.pk) == request.GET.get("office")), None)
-    office = office or (offices[0] if offices else None)
+    office = chosen_office(request)
     floors = list(office.floors.order_by("order", "name")) if office else []
     floor = next((f for f in floors if str(f.pk) == request.GET.get("floor")), None)
     floor = floor or next((f for f in floors if f.plan_image), floors[0] if floors else None)
@@ -414,13 +400,13 @@ def plan_status(request: HttpRequest, floor_id: int) -> JsonResponse:
             request.GET.get("end", ""),
         )
     except BadInput as error:
-        return json_error(str(error), 400)
+        return refusal_response(error)
     rows = availability(
         office, day, floor=floor,
         viewer=request.user,
         show_subjects=request.user.organisation.show_meeting_subjects,
     )
-    states = space_states(rows, request.user.pk, start, end, office_zone(office))
+    states = space_states(rows, request.user.pk, start, end, office.zone)
     return JsonResponse({"spaces": states})
 
 
@@ -434,28 +420,16 @@ def plan_book(request: HttpRequest, payload: dict[str, Any], floor_id: int) -> J
     office = floor.office
     date_text = str(payload.get("date", ""))
     if payload.get("whole_day") and space.kind == Space.Kind.DESK:
-        _, start, end = parse_range(
-            office, date_text, f"{DESK_DAY_START:%H:%M}", f"{DESK_DAY_END:%H:%M}"
-        )
-        now = timezone.now()
-        if end <= now:
-            raise BadInput("The working day is over; choose another date.")
-        # Booking "today" after 08:00 starts now (to the minute), not in the past.
-        start = max(start, now.replace(second=0, microsecond=0))
+        start, end = desk_day(office, parse_date(date_text), now=timezone.now())
     else:
         _, start, end = parse_range(
             office, date_text, str(payload.get("start", "")), str(payload.get("end", ""))
         )
-    try:
-        booking = do_book(
-            space, booker=request.user, start=start, end=end,
-            title=str(payload.get("title") or "")[:255],
-        )
-    except BookingConflict as error:
-        return json_error(error.message, 409)
-    except BookingError as error:
-        return json_error(error.message, 400)
-    zone = office_zone(office)
+    booking = do_book(
+        space, booker=request.user, start=start, end=end,
+        title=str(payload.get("title") or "")[:255],
+    )
+    zone = office.zone
     return JsonResponse(
         {
             "id": booking.pk,

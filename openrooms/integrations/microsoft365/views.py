@@ -6,7 +6,6 @@ services, and render. Graph failures are shown with the Test settings wording.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +47,7 @@ from openrooms.integrations.microsoft365.rooms import (
 )
 from openrooms.integrations.microsoft365.subscriptions import live_subscriptions, webhooks_enabled
 from openrooms.spaces.models import Office
+from openrooms.spaces.office_choice import chosen_office
 from openrooms.spaces.services import access_office_by_id, offices_of
 
 # Settings → Apps & Integrations → Office 365
@@ -243,7 +243,7 @@ def give_up_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 def describe_entry(entry: OutboxEntry) -> str:
     booking = entry.booking
-    start = timezone.localtime(booking.start, zoneinfo.ZoneInfo(booking.space.office.timezone))
+    start = booking.start.astimezone(booking.space.office.zone)
     return f"“{entry.get_kind_display()}” for {booking.space.name} on {start:%-d %b %Y, %H:%M}"
 
 
@@ -252,7 +252,7 @@ def describe_entry(entry: OutboxEntry) -> str:
 
 @admin_required
 def manage_rooms(request: HttpRequest) -> HttpResponse:
-    return render_manage_rooms(request, chosen_office(request, request.GET.get("office")))
+    return render_manage_rooms(request, chosen_office(request))
 
 
 @admin_required
@@ -391,13 +391,6 @@ def unlink_room(request: HttpRequest, link_id: int) -> HttpResponse:
         request, "microsoft365/unlink.html",
         {"section": "meeting_rooms", "link": link, "office": office},
     )
-
-
-def chosen_office(request: HttpRequest, office_id: str | None) -> Office | None:
-    organisation = request.user.organisation
-    if office_id:
-        return access_office_by_id(organisation, office_id)
-    return offices_of(organisation).order_by("name").first()
 
 
 class Failed(Exception):

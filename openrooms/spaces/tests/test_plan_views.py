@@ -76,7 +76,7 @@ def test_members_cannot_upload_or_move(member_client: Client, floor: Floor, desk
         member_client, editor_url("plan_space_position", floor, desk.pk), {"x": 0.5, "y": 0.5}
     )
     assert status == 403
-    assert "administrators" in body["error"]
+    assert "administrators" in body["error"]["message"]
 
 
 def test_another_organisations_floor_is_not_found(
@@ -210,13 +210,15 @@ def test_moving_an_icon_saves_and_returns_its_position(
         {"x": 0.5, "y": None},
     ],
 )
-def test_a_bad_position_is_a_400_with_a_message(
+def test_a_bad_position_is_a_422_naming_the_field(
     admin_client: Client, floor: Floor, desk: Space, body: dict
 ) -> None:
     url = editor_url("plan_space_position", floor, desk.pk)
     status, answer = post_json(admin_client, url, body)
-    assert status == 400
-    assert "between 0 and 1" in answer["error"]
+    assert status == 422
+    assert "between 0 and 1" in answer["error"]["message"]
+    [field] = answer["error"]["fields"]
+    assert field in {"x", "y"}
     desk.refresh_from_db()
     assert desk.plan_x is None
 
@@ -225,7 +227,8 @@ def test_a_body_that_is_not_json_is_a_400(admin_client: Client, floor: Floor, de
     url = editor_url("plan_space_position", floor, desk.pk)
     response = admin_client.post(url, "x=1", content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"error": "The request body is not JSON."}
+    assert response.json()["error"] == {
+        "code": "bad_request", "message": "The request body is not JSON."}
 
 
 def test_a_space_of_another_organisation_is_a_404(
@@ -236,7 +239,7 @@ def test_a_space_of_another_organisation_is_a_404(
         admin_client, editor_url("plan_space_position", floor, stranger.pk), {"x": 0.5, "y": 0.5}
     )
     assert status == 404
-    assert "error" in body
+    assert body["error"]["code"] == "not_found"
 
 
 def test_a_space_of_another_office_cannot_go_on_this_plan(
@@ -267,15 +270,16 @@ def test_adding_an_existing_room_and_a_new_desk(
     status, body = post_json(
         admin_client, url, {"kind": "desk", "new_name": "Window desk", "x": 0.5, "y": 0.5}
     )
-    assert status == 400
-    assert "already exists" in body["error"]
+    assert status == 422
+    assert "already exists" in body["error"]["message"]
 
 
 def test_adding_needs_a_space_or_a_name(admin_client: Client, floor: Floor) -> None:
     url = editor_url("plan_space_add", floor)
     status, body = post_json(admin_client, url, {"x": 0.1, "y": 0.1})
-    assert status == 400
-    assert "Choose a desk or room" in body["error"]
+    assert status == 422
+    assert "Choose a desk or room" in body["error"]["message"]
+    assert list(body["error"]["fields"]) == ["space"]
 
 
 def test_renaming_and_removing(admin_client: Client, floor: Floor, desk: Space) -> None:
@@ -285,7 +289,7 @@ def test_renaming_and_removing(admin_client: Client, floor: Floor, desk: Space) 
     )
     assert (status, body["name"]) == (200, "Desk A")
     status, body = post_json(admin_client, editor_url("plan_space_rename", floor, desk.pk), {})
-    assert status == 400
+    assert (status, list(body["error"]["fields"])) == (422, ["name"])
     status, body = post_json(admin_client, editor_url("plan_space_remove", floor, desk.pk), {})
     assert (status, body["x"], body["y"]) == (200, None, None)
     desk.refresh_from_db()
@@ -388,8 +392,9 @@ def test_status_takes_the_same_number_of_queries_for_any_number_of_spaces(
 def test_status_rejects_a_bad_range(member_client: Client, planned: Floor, tomorrow: str) -> None:
     query = {"date": tomorrow, "start": "11:00", "end": "10:00"}
     response = member_client.get(reverse("plan_status", args=[planned.pk]), query)
-    assert response.status_code == 400
-    assert "after the start" in response.json()["error"]
+    assert response.status_code == 422
+    assert "after the start" in response.json()["error"]["message"]
+    assert list(response.json()["error"]["fields"]) == ["end"]
 
 
 def test_status_of_another_organisations_floor_is_not_found(
@@ -428,7 +433,7 @@ def test_a_member_books_a_room_with_a_title_and_a_clash_is_a_409(
     assert Booking.objects.get(pk=answer["id"]).title == "Planning"
     status, answer = post_json(member_client, url, {**body, "start": "10:30", "end": "12:00"})
     assert status == 409
-    assert "already booked" in answer["error"]
+    assert "already booked" in answer["error"]["message"]
 
 
 def test_booking_a_space_of_another_organisation_is_not_found(
@@ -448,7 +453,7 @@ def test_json_endpoints_answer_anonymous_visitors_with_401(client: Client, floor
         editor_url("plan_space_add", floor), "{}", content_type="application/json"
     )
     assert response.status_code == 401
-    assert response.json() == {"error": "Sign in first."}
+    assert response.json()["error"] == {"code": "unauthenticated", "message": "Sign in first."}
 
 
 def test_json_endpoints_only_take_post(admin_client: Client, floor: Floor, desk: Space) -> None:

@@ -104,7 +104,9 @@ async function readJSON(response) {
     // A proxy's HTML error page, say; the status line below still tells what happened.
   }
   if (!response.ok) {
-    throw new Error(data.error || `The server answered ${response.status}. Try again.`);
+    // The product's one error format: {"error": {"code", "message", "fields"}}.
+    const message = data.error && data.error.message;
+    throw new Error(message || `The server answered ${response.status}. Try again.`);
   }
   return data;
 }
