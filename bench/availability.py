@@ -33,12 +33,14 @@ def measure(runs: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrooms.settings")
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, reset_queries
+    from django.db import connection, reset_queries, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from openrooms.accounts.services import do_create_api_token, do_create_organisation
     from openrooms.bookings.models import Booking
+    from openrooms.bookings.placement import insert_bookings
     from openrooms.spaces.models import Space
     from openrooms.spaces.services import do_create_office
 
@@ -75,7 +77,8 @@ def measure(runs: int) -> None:
             start = dt.datetime.combine(day, dt.time(8), tzinfo=zone)
             bookings.append(Booking(space_id=space_id, booker=admin, start=start,
                                     end=start + dt.timedelta(hours=9)))
-    Booking.objects.bulk_create(bookings, batch_size=5_000)
+    with transaction.atomic():
+        insert_bookings(bookings, timezone.now())
     seeded_in = time.perf_counter() - seeding
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

@@ -12,7 +12,7 @@ instead, sharing one interpreter lock with the emulator (slower; for profiling).
 
 The minimum the contract allows is, per room, ceil(instances / page size cap) delta requests,
 the cap being the documented Outlook maximum (1000; Microsoft documents no maximum for
-calendarView/delta itself: see inbound.DELTA_PAGE_SIZE). Token requests to the identity
+calendarView/delta itself: see inbound/pull.py, DELTA_PAGE_SIZE). Token requests to the identity
 platform are not Graph requests and are counted apart.
 
     .venv/bin/python bench/first_sync.py [--rooms 2000] [--days 90] [--workers 3] [--profile]
@@ -58,7 +58,7 @@ PROFILED = """
 import atexit, collections, json, runpy, signal, sys
 out, sys.argv = sys.argv[1], sys.argv[2:]
 own, total = collections.Counter(), collections.Counter()
-OURS = {'inbound.py', 'graph.py', 'webhooks.py', 'outbox.py', 'tasks.py', 'db_worker.py'}
+OURS = {'pull.py', 'meetings.py', 'outlook.py', 'placement.py', 'client.py', 'db_worker.py'}
 def name(code):
     return code.co_filename.rsplit('/', 1)[-1] + ':' + code.co_name
 def sample(signum, frame):

@@ -96,7 +96,7 @@ class GraphApi:
         self.base_url = base_url
         self.extra_routes: list[tuple[str, re.Pattern, Handler]] = []
         mbox = r"/users/(?P<user>[^/]+)(?:/calendar)?"
-        self.routes: list[tuple[str, re.Pattern, Handler]] = [
+        routes: list[tuple[str, str, Handler]] = [
             ("GET", r"/users", self.list_users),
             ("GET", r"/users/(?P<user>[^/]+)", self.get_user),
             ("GET", r"/places/microsoft\.graph\.room", self.list_rooms),
@@ -112,7 +112,9 @@ class GraphApi:
             ("DELETE", mbox + r"/events/(?P<event>[^/]+)", self.delete_event),
             ("POST", mbox + r"/events/(?P<event>[^/]+)/cancel", self.cancel_event),
         ]
-        self.routes = [(m, re.compile(p + "$", re.I), h) for m, p, h in self.routes]
+        self.routes: list[tuple[str, re.Pattern, Handler]] = [
+            (m, re.compile(p + "$", re.I), h) for m, p, h in routes
+        ]
 
     def add_routes(self, routes: list[tuple[str, str, Handler]]) -> None:
         self.routes += [(m, re.compile(p + "$", re.I), h) for m, p, h in routes]

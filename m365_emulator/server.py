@@ -108,11 +108,10 @@ class Emulator:
         self.state.touch()
 
     def _build_store(self, saved: dict[str, Any] | None) -> CalendarStore:
-        kwargs = {"rba_delay_seconds": self.options.rba_delay_seconds,
-                  "on_change": self._on_change}
+        delay, on_change = self.options.rba_delay_seconds, self._on_change
         if saved:
-            return CalendarStore.from_json(saved, **kwargs)
-        store = CalendarStore(**kwargs)
+            return CalendarStore.from_json(saved, rba_delay_seconds=delay, on_change=on_change)
+        store = CalendarStore(rba_delay_seconds=delay, on_change=on_change)
         for m in self.tenant.mailboxes:
             if not m.on_premises:
                 policy = RoomPolicy(**m.policy) if m.is_room else None

@@ -1,5 +1,7 @@
-"""--state-file: the calendars and subscriptions saved as JSON (debounced after changes, and on
-exit) and loaded at start, so a demo survives a restart."""
+"""--state-file: the calendars and subscriptions saved as JSON and loaded at start.
+
+They are saved debounced after changes, and on exit, and loaded at start, so a demo survives a
+restart."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Change-notification subscriptions: create with the validation handshake, renew, delete,
-reauthorize, and a delivery thread posting change and lifecycle notifications.
+"""Change-notification subscriptions: their lifecycle, and the thread delivering notifications.
+
+Create with the validation handshake, renew, delete, reauthorize, and a delivery thread posting
+change and lifecycle notifications.
 
 Follows "Receive change notifications through webhooks" and "Reduce missing subscriptions and
 change notifications" (lifecycle events) on learn.microsoft.com/graph.
@@ -7,6 +9,7 @@ change notifications" (lifecycle events) on learn.microsoft.com/graph.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import queue
 import re
@@ -341,15 +344,15 @@ class Subscriptions:
             self.lifecycle(delivery.subscription_id, "missed")
 
     # -- persistence --------------------------------------------------------------------------
-    def to_json(self) -> list[dict[str, Any]]:
+    def to_json(self) -> builtins.list[dict[str, Any]]:
         with self._lock:
             return [asdict(s) for s in self._subs.values()]
 
-    def load_json(self, items: list[dict[str, Any]]) -> None:
+    def load_json(self, items: builtins.list[dict[str, Any]]) -> None:
         with self._lock:
             self._subs = {i["id"]: Subscription(**i) for i in items}
 
-    def all(self) -> list[Subscription]:
+    def all(self) -> builtins.list[Subscription]:
         with self._lock:
             return list(self._subs.values())
 

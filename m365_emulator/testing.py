@@ -72,7 +72,7 @@ def msal_http_client(ca_file: str) -> Any:
 def msal_app(config: dict[str, Any], client_id: str, secret: str,
              authority: str | None = None) -> Any:
     """A fresh msal ConfidentialClientApplication against the emulator (no token cache reuse)."""
-    import msal
+    import msal  # type: ignore[import-untyped]  # msal ships no type hints
 
     return msal.ConfidentialClientApplication(
         client_id, client_credential=secret, authority=authority or config["authority"],

@@ -1,5 +1,7 @@
-"""/_emulator/: one day of every room mailbox's calendar, and forms to book, move or cancel a
-meeting the way a user does in Outlook (so the room's booking assistant answers). Plain HTML."""
+"""/_emulator/: one day of every room mailbox's calendar, and forms to book, move or cancel.
+
+The forms book, move or cancel a meeting the way a user does in Outlook (so the room's booking
+assistant answers). Plain HTML."""
 
 from __future__ import annotations
 

@@ -8,15 +8,19 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client
+from pytest_django import Settings
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account, do_create_organisation
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.services import do_create_floor, do_create_office, do_create_space
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 PASSWORD = "correct horse battery staple"
 # Debian's Chromium, headless; without the background-networking flags it keeps dialling out.
@@ -32,7 +36,7 @@ CHROMIUM_ARGS = [
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def save_screenshot(page: object, name: str) -> Path:
+def save_screenshot(page: Page, name: str) -> Path:
     """Screenshots the whole page as docs/<name> when OPENROOMS_UPDATE_SCREENSHOTS is set (the
     README's pictures), else into a temporary folder: a test run leaves the checkout as it was."""
     folder = DOCS if os.environ.get("OPENROOMS_UPDATE_SCREENSHOTS") else Path(tempfile.mkdtemp())
@@ -84,7 +88,7 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails any test that reaches beyond this machine."""
     real_connect = socket.socket.connect
 
-    def guarded_connect(self: socket.socket, address: object) -> object:
+    def guarded_connect(self: socket.socket, address: Any) -> None:
         host = address[0] if isinstance(address, tuple) else ""
         if host and host not in {"127.0.0.1", "localhost", "::1"} and self.family != socket.AF_UNIX:
             raise RuntimeError(f"A test tried to reach {address}; tests stay on this machine.")
@@ -94,7 +98,7 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings: object) -> None:
+def fast_password_hashing(settings: Settings) -> None:
     # Argon2 is deliberately slow; tests that check the production hasher do so explicitly.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

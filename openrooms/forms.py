@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
     """Puts a service's ValidationError on the form: under its field when the form has that
     field, at the top of the form otherwise, so no message is ever lost."""
     if not hasattr(error, "error_dict"):

@@ -1,5 +1,6 @@
-"""The product's one JSON error format, answered by the API and the pages' JSON endpoints alike:
-`{"error": {"code": ..., "message": ..., "fields": {name: message}, ...}}`.
+"""The product's one JSON error format, answered by the API and the pages' JSON endpoints.
+
+Both answer it alike: `{"error": {"code": ..., "message": ..., "fields": {name: message}, ...}}`.
 
 Codes: bad_request (400: the body is not JSON), unauthenticated (401), forbidden (403),
 not_found (404), method_not_allowed (405), conflict (409: the slot is taken; `conflict` names

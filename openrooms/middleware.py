@@ -1,3 +1,5 @@
+"""The Content-Security-Policy header on every answer, unless a view sets its own."""
+
 from collections.abc import Callable
 
 from django.conf import settings

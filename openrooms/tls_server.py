@@ -69,7 +69,9 @@ class _Server(ThreadingMixIn, WSGIServer):
         # HTTPServer.server_bind asks DNS for the host's full name; a loopback server needs
         # no name and must not wait for a resolver.
         TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET socket names its host as text
+        self.server_name = host
         self.setup_environ()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -85,8 +87,7 @@ class HttpsServer:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"https://{host}:{port}"
+        return f"https://{self.server.server_name}:{self.server.server_port}"
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -1,3 +1,5 @@
+"""The site's URLs: /api/v1/, /accounts/, /settings/, /hooks/microsoft365/, /plan/ and /."""
+
 from django.urls import include, path
 
 from openrooms.api.router import api

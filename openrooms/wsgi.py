@@ -1,3 +1,5 @@
+"""The WSGI application (`application`), for WSGI servers."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -212,7 +212,7 @@ class BookingAssistant:
         organizer = self._mailboxes.get(organizer_id)
         room = self._mailboxes.get(room_id)
         item = organizer.items.get(event_id) if organizer else None
-        if item is None or room is None or room.policy is None:
+        if organizer is None or item is None or room is None or room.policy is None:
             return
         if room_id not in self.invited_rooms(organizer, item):
             return

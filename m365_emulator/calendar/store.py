@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..errors import GraphError
 from .booking_assistant import BookingAssistant
@@ -314,9 +315,9 @@ class CalendarStore:
             )
 
     @classmethod
-    def from_json(cls, data: dict, **kwargs: object) -> CalendarStore:
+    def from_json(cls, data: dict, **kwargs: Any) -> CalendarStore:
         """Rebuild a store saved by ``to_json``; kwargs go to the constructor."""
-        store = cls(**kwargs)  # type: ignore[arg-type]
+        store = cls(**kwargs)
         data = copy.deepcopy(data)
         for m in data.get("mailboxes", []):
             policy = RoomPolicy(**m["room_policy"]) if m.get("room_policy") else None

@@ -14,8 +14,10 @@ from m365_emulator.calendar.store import CalendarStore
 from m365_emulator.errors import GraphError
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 class Clock:
@@ -315,7 +317,7 @@ def test_room_declines_a_series_when_one_occurrence_conflicts(store, clock):
     ]
 
 
-WEEKLY_NO_END = {
+WEEKLY_NO_END: dict[str, dict[str, object]] = {
     "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["wednesday"]},
     "range": {"type": "noEnd", "startDate": "2026-11-25"},
 }

@@ -1,5 +1,7 @@
-"""`generate_meetings`: a busy tenant's room calendars made up from a fixture line, served
-by the same Graph endpoints as any other meeting (over HTTPS, in an emulator of its own)."""
+"""`generate_meetings`: a busy tenant's room calendars made up from a fixture line.
+
+They are served by the same Graph endpoints as any other meeting (over HTTPS, in an emulator of
+its own)."""
 
 from __future__ import annotations
 
@@ -88,6 +90,7 @@ def test_an_unknown_key_is_refused():
 def test_a_rooms_calendar_holds_working_day_meetings_that_never_overlap(busy, graph):
     room = "gen-room-002@contoso.onmicrosoft.com"
     today = busy.emulator.tenant.today
+    params: dict[str, str] | None
     events, url, params = [], f"users/{room}/calendarView", {**window(today), "$top": "500"}
     while url:
         page = graph.get(url, params=params).json()

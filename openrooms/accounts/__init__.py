@@ -1,0 +1,1 @@
+"""Organisations, their accounts (administrators and members), sign-in and API tokens."""

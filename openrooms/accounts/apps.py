@@ -1,3 +1,5 @@
+"""The accounts app: organisations, accounts, API tokens and the commands that create them."""
+
 from django.apps import AppConfig
 
 

@@ -7,12 +7,14 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
+
+from openrooms.accounts.requests import SignedInRequest
 
 View = Callable[..., HttpResponse]
 
 
-def check_admin(request: HttpRequest) -> None:
+def check_admin(request: SignedInRequest) -> None:
     """403 unless the signed-in account is an administrator.
 
     Views that take an object id call it *after* loading the object through its `access_*`
@@ -29,7 +31,7 @@ def admin_required(view: View) -> View:
 
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapped(request: SignedInRequest, *args: object, **kwargs: object) -> HttpResponse:
         check_admin(request)
         return view(request, *args, **kwargs)
 

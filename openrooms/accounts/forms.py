@@ -1,4 +1,8 @@
+"""The accounts forms: sign-in by email, inviting a member, a role, booking rules, API tokens."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
@@ -44,7 +48,7 @@ class BookingRulesForm(forms.ModelForm):
             "show_meeting_subjects": "Show meeting subjects",
         }
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Shorter than a quarter of an hour would forbid every booking the day view offers.
         self.fields["max_booking_minutes"].validators.append(MinValueValidator(15))

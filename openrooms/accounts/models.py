@@ -1,3 +1,5 @@
+"""`Organisation` (a tenant), `Account` (an administrator or a member) and `ApiToken`."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,3 +1,5 @@
+"""Included at /accounts/: sign-in, sign-out and the signed-in account's API tokens."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -18,6 +21,7 @@ from openrooms.accounts.forms import (
     InviteForm,
     RoleForm,
 )
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.accounts.services import (
     access_account_by_id,
     access_api_token_by_id,
@@ -39,7 +43,7 @@ class LoginView(auth_views.LoginView):
 
 
 def render_members(
-    request: HttpRequest,
+    request: SignedInRequest,
     *,
     invite_form: InviteForm | None = None,
     rules_form: BookingRulesForm | None = None,
@@ -53,7 +57,7 @@ def render_members(
             "members": members_of(organisation),
             "invite_form": invite_form or InviteForm(),
             "rules_form": rules_form or BookingRulesForm(instance=organisation),
-            "role_choices": RoleForm.base_fields["role"].choices,
+            "role_choices": cast(forms.ChoiceField, RoleForm.base_fields["role"]).choices,
             "section": "members",
         },
         status=status,
@@ -61,13 +65,13 @@ def render_members(
 
 
 @admin_required
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: SignedInRequest) -> HttpResponse:
     return render_members(request)
 
 
 @admin_required
 @require_POST
-def invite_member(request: HttpRequest) -> HttpResponse:
+def invite_member(request: SignedInRequest) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
@@ -84,7 +88,7 @@ def invite_member(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def change_role(request: HttpRequest, account_id: int) -> HttpResponse:
+def change_role(request: SignedInRequest, account_id: int) -> HttpResponse:
     account = access_account_by_id(request.user.organisation, account_id)
     check_admin(request)
     form = RoleForm(request.POST)
@@ -101,7 +105,7 @@ def change_role(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def set_member_active(request: HttpRequest, account_id: int) -> HttpResponse:
+def set_member_active(request: SignedInRequest, account_id: int) -> HttpResponse:
     account = access_account_by_id(request.user.organisation, account_id)
     check_admin(request)
     active = request.POST.get("active") == "1"
@@ -117,7 +121,7 @@ def set_member_active(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def booking_rules(request: HttpRequest) -> HttpResponse:
+def booking_rules(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     form = BookingRulesForm(request.POST, instance=organisation)
     if form.is_valid():
@@ -134,7 +138,7 @@ def booking_rules(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: SignedInRequest) -> HttpResponse:
     """The signed-in account's API tokens; a new token is shown once, on this response only."""
     form = ApiTokenForm(request.POST or None)
     new_token = None
@@ -151,7 +155,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_api_token(request: HttpRequest, token_id: int) -> HttpResponse:
+def revoke_api_token(request: SignedInRequest, token_id: int) -> HttpResponse:
     token = access_api_token_by_id(request.user, token_id)
     do_revoke_api_token(token)
     messages.success(request, f"Token {token.hint}… is revoked.")

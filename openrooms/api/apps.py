@@ -1,3 +1,5 @@
+"""The api app: the /api/v1 router, its bearer-token auth and its OpenAPI document."""
+
 from django.apps import AppConfig
 
 

@@ -71,7 +71,7 @@ def on_refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 for refusal in (Http404, PermissionDenied, ValidationError, BookingError):
-    api.add_exception_handler(refusal, on_refusal)
+    api.add_exception_handler(refusal, on_refusal)  # type: ignore[arg-type]  # ninja passes the instance
 
 api.add_router("/", "openrooms.spaces.api.router")
 api.add_router("/", "openrooms.bookings.api.router")

@@ -1,0 +1,1 @@
+"""Bookings of desks and rooms: their rules, pages and API endpoints, and Outlook's meetings."""

@@ -1,11 +1,14 @@
+"""The bookings endpoints of /api/v1: list, book, move and cancel bookings, and availability."""
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.bookings.availability import availability
 from openrooms.bookings.models import Booking
 from openrooms.bookings.services import (
@@ -82,7 +85,7 @@ class AvailabilityOut(Schema):
 
 
 @router.get("/bookings", response=list[BookingOut])
-def list_bookings(request: HttpRequest, filters: Query[BookingFilter]):
+def list_bookings(request: SignedInRequest, filters: Query[BookingFilter]):
     bookings = bookings_of(request.user.organisation).filter(status=Booking.Status.CONFIRMED)
     if filters.mine:
         bookings = bookings.filter(booker=request.user)
@@ -97,7 +100,7 @@ def list_bookings(request: HttpRequest, filters: Query[BookingFilter]):
 
 
 @router.post("/bookings", response={201: BookingOut})
-def create_booking(request: HttpRequest, payload: BookingIn):
+def create_booking(request: SignedInRequest, payload: BookingIn):
     space = access_space_by_id(request.user.organisation, payload.space)
     booking = do_book(
         space, booker=request.user, start=payload.start, end=payload.end, title=payload.title
@@ -106,12 +109,12 @@ def create_booking(request: HttpRequest, payload: BookingIn):
 
 
 @router.get("/bookings/{booking_id}", response=BookingOut)
-def get_booking(request: HttpRequest, booking_id: int):
+def get_booking(request: SignedInRequest, booking_id: int):
     return access_booking_by_id(request.user.organisation, booking_id)
 
 
 @router.patch("/bookings/{booking_id}", response=BookingOut)
-def move_booking(request: HttpRequest, booking_id: int, payload: BookingChange):
+def move_booking(request: SignedInRequest, booking_id: int, payload: BookingChange):
     booking = access_booking_by_id(request.user.organisation, booking_id)
     return do_move_booking(
         booking, acting=request.user, start=payload.start, end=payload.end, title=payload.title
@@ -119,7 +122,7 @@ def move_booking(request: HttpRequest, booking_id: int, payload: BookingChange):
 
 
 @router.delete("/bookings/{booking_id}", response={204: None})
-def cancel_booking(request: HttpRequest, booking_id: int):
+def cancel_booking(request: SignedInRequest, booking_id: int):
     booking = access_booking_by_id(request.user.organisation, booking_id)
     do_cancel_booking(booking, acting=request.user)
     return Status(204, None)
@@ -127,7 +130,7 @@ def cancel_booking(request: HttpRequest, booking_id: int):
 
 @router.get("/availability", response=AvailabilityOut)
 def get_availability(
-    request: HttpRequest,
+    request: SignedInRequest,
     office: int,
     date: dt.date,
     kind: Space.Kind | None = None,

@@ -1,3 +1,5 @@
+"""The bookings app: bookings of desks and rooms, their pages and their API endpoints."""
+
 from django.apps import AppConfig
 
 

@@ -93,7 +93,7 @@ def availability(
     into Python objects and back into JSON cost more than everything else together. `mine`
     is relative to `viewer`; without `with_people` the intervals name nobody.
     """
-    matching: dict[str, object] = {"office": office, "bookable": True}
+    matching: dict[str, Office | Floor | int | str | bool] = {"office": office, "bookable": True}
     if kind:
         matching["kind"] = kind
     if floor is not None:
@@ -109,7 +109,10 @@ def availability(
     busy = busy_json_by_space(
         office,
         day,
-        {field: getattr(value, "pk", value) for field, value in matching.items()},
+        {
+            field: value.pk if isinstance(value, Office | Floor) else value
+            for field, value in matching.items()
+        },
         viewer_id=viewer.pk if viewer else None,
         show_subjects=show_subjects,
         with_people=with_people,
@@ -126,7 +129,7 @@ AVAILABILITY_COLUMNS = {
 def busy_json_by_space(
     office: Office,
     day: dt.date,
-    matching: dict[str, object],
+    matching: dict[str, int | str | bool],
     *,
     viewer_id: int | None,
     show_subjects: bool,

@@ -1,5 +1,6 @@
-"""What the booking actions raise: each caller turns it into its own answer (a form error, a
-409 or 422 in the API, a conflict kept for an Outlook meeting)."""
+"""What the booking actions raise: each caller turns it into its own answer.
+
+The answer is a form error, a 409 or 422 in the API, or a conflict kept for an Outlook meeting."""
 
 from __future__ import annotations
 

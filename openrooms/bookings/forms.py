@@ -1,7 +1,10 @@
+"""The booking form: a date, a start and an end typed in the office's time zone, and a title."""
+
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from django import forms
 
@@ -19,7 +22,7 @@ class BookingForm(forms.Form):
     title = forms.CharField(max_length=255, required=False)
 
     def __init__(
-        self, *args: object, timezone_name: str, with_title: bool, **kwargs: object
+        self, *args: Any, timezone_name: str, with_title: bool, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.zone = zoneinfo.ZoneInfo(timezone_name)

@@ -1,3 +1,5 @@
+"""`Booking`: a space taken for a time range, booked here or in Outlook."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -9,9 +11,10 @@ from openrooms.spaces.models import Space
 class Booking(models.Model):
     """A space taken for a time range. Times are UTC; pages show them in the office's zone.
 
-    No two *confirmed* bookings of a space overlap: on PostgreSQL an exclusion constraint
-    (migration 0002) guarantees it, on SQLite bookings.services serializes check-and-insert.
-    Only confirmed bookings hold a slot: a declined or conflicting one frees it.
+    No two *confirmed* bookings of a space overlap: the database refuses it on both engines
+    (PostgreSQL's exclusion constraint, migration 0002; SQLite's triggers, migration 0004), and
+    bookings.placement decides who holds a slot. Only confirmed bookings hold one: a declined
+    or conflicting one does not.
     """
 
     class Status(models.TextChoices):

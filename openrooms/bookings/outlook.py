@@ -1,5 +1,7 @@
-"""Bookings as Outlook sees them: meetings booked in a room's calendar, and what Outlook says
-of the bookings made here (their event ids, the room's accept or decline).
+"""Bookings as Outlook sees them: meetings booked in a room's calendar, and the room's answers.
+
+Outlook meetings booked in a room's calendar, and what Outlook says of the bookings made here
+(their event ids, the room's accept or decline).
 
 The Microsoft 365 integration turns Graph's events into `OutlookMeeting`s and calls these
 actions; it never writes a Booking row itself. Where each booking may stand is decided by
@@ -245,7 +247,7 @@ def new_outlook_booking(space_id: int, event_id: str) -> Booking:
     values[position["source"]] = Booking.Source.OUTLOOK
     values[position["graph_event_id"]] = event_id
     values[position["status"]] = Booking.Status.CONFLICT
-    return Booking(*values)
+    return Booking(*values)  # type: ignore[misc]  # the django plugin takes *values for the id
 
 
 def fill_outlook_booking(booking: Booking, meeting: OutlookMeeting) -> None:

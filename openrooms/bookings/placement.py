@@ -30,11 +30,10 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from bisect import bisect_left, bisect_right
-from collections import namedtuple
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -45,12 +44,26 @@ from openrooms.bookings.models import Booking
 from openrooms.spaces.models import Space
 
 Times = tuple[dt.datetime, dt.datetime]
+
+
+class Placed(NamedTuple):
+    """A booking's placed fields as they were read."""
+
+    status: str
+    status_reason: str
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    ical_uid: str
+    organizer_name: str
+    organizer_email: str
+    show_as: str
+    is_private: bool
+    cancelled_at: dt.datetime | None
+
+
 # What placing an Outlook meeting may change on its booking; a Placement writes these back.
-PLACED_FIELDS = (
-    "status", "status_reason", "title", "start", "end", "ical_uid", "organizer_name",
-    "organizer_email", "show_as", "is_private", "cancelled_at",
-)
-Placed = namedtuple("Placed", PLACED_FIELDS)  # a booking's placed fields as they were read
+PLACED_FIELDS = Placed._fields
 # Rows an executemany or bulk_update writes at once, and ids an IN (...) reads: SQLite caps
 # a statement's parameters (999 in Django's SQLite backend's reckoning).
 WRITE_BATCH = 500
@@ -83,7 +96,8 @@ def waiting_order(booking: Booking) -> tuple[object, ...]:
 
 def clash_reason(zone: zoneinfo.ZoneInfo, clash: Booking) -> str:
     """Rule 5: what a conflict says of the booking that holds its slot."""
-    who = (clash.booker.name or clash.booker.email) if clash.booker_id else clash.organizer_name
+    booker = clash.booker
+    who = (booker.name or booker.email) if booker is not None else clash.organizer_name
     return (
         f"Booked in Outlook over {who or 'another booking'}'s booking of "
         f"{clash.start.astimezone(zone):%Y-%m-%d %H:%M}–{clash.end.astimezone(zone):%H:%M}; "
@@ -285,7 +299,12 @@ class Placement:
         """Writes what changed in an order both databases' no-overlap checks accept at every
         row: slots are let go first, taken after."""
         bookings = self.bookings
-        changed = [b for b in bookings.known.values() if bookings.changed(b)]
+        # Only the bookings a Placement places: Outlook's. One made in the app is written by
+        # its own action (bookings.services), and by the guarded updates of bookings.outlook.
+        changed = [
+            b for b in bookings.known.values()
+            if b.source == Booking.Source.OUTLOOK and bookings.changed(b)
+        ]
         for booking in changed:
             booking.updated_at = self.now
         fields = [*PLACED_FIELDS, "updated_at"]

@@ -1,6 +1,6 @@
 """The day view's free/busy timeline: a row of 15-minute cells per space, in the office's zone.
 
-Pure presentation of `services.availability`: the page draws each cell as an element of a
+Pure presentation of `bookings.availability`: the page draws each cell as an element of a
 CSS grid with state classes, because the CSP forbids the inline styles a positioned bar
 would need.
 """

@@ -1,3 +1,5 @@
+"""Included at /: the day view, My bookings, the booking form, a space's row, cancelling."""
+
 from django.urls import path
 
 from openrooms.bookings import views

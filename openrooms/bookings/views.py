@@ -7,6 +7,7 @@ call the `do_*` actions and render; the booking rules live in bookings.services.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.bookings.availability import availability, availability_of_space
 from openrooms.bookings.errors import BookingConflict, BookingError
 from openrooms.bookings.forms import BookingForm
@@ -53,7 +55,7 @@ def parse_day(value: str | None, office: Office) -> dt.date:
         return today_in(office)
 
 
-def row_for(request: HttpRequest, space: Space, day: dt.date) -> Row:
+def row_for(request: SignedInRequest, space: Space, day: dt.date) -> Row:
     organisation = request.user.organisation
     spaces = availability_of_space(space, day, show_subjects=organisation.show_meeting_subjects)
     row = timeline_row(space.office, day, spaces, viewer_id=request.user.pk, now=timezone.now())
@@ -61,7 +63,9 @@ def row_for(request: HttpRequest, space: Space, day: dt.date) -> Row:
     return row
 
 
-def attach_conflicts(request: HttpRequest, office: Office, day: dt.date, rows: list[Row]) -> None:
+def attach_conflicts(
+    request: SignedInRequest, office: Office, day: dt.date, rows: list[Row]
+) -> None:
     """Outlook meetings in conflict on the day, on their space's row (for whom may see them)."""
     start, end = day_bounds(office, day)
     by_space = {row.space.pk: row for row in rows}
@@ -72,12 +76,12 @@ def attach_conflicts(request: HttpRequest, office: Office, day: dt.date, rows: l
 
 
 def day_url(office: Office, day: dt.date, **params: str) -> str:
-    query = {"office": office.pk, "date": day.isoformat(), **params}
+    query: dict[str, int | str] = {"office": office.pk, "date": day.isoformat(), **params}
     return f"{reverse('home')}?{urlencode({k: v for k, v in query.items() if v})}"
 
 
 @login_required
-def day_view(request: HttpRequest) -> HttpResponse:
+def day_view(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     office = chosen_office(request)
     if office is None:
@@ -172,15 +176,17 @@ def row_response(
 
 
 @login_required
-def book(request: HttpRequest, space_id: int) -> HttpResponse:
+def book(request: SignedInRequest, space_id: int) -> HttpResponse:
     """The booking form of one space: inline in its day-view row with htmx, a page without."""
     space = access_space_by_id(request.user.organisation, space_id)
     office = space.office
     day = parse_day(request.POST.get("date") or request.GET.get("date"), office)
-    form_options = {"timezone_name": office.timezone, "with_title": space.kind == Space.Kind.ROOM}
+    booking_form = partial(
+        BookingForm, timezone_name=office.timezone, with_title=space.kind == Space.Kind.ROOM
+    )
     booked = None
     if request.method == "POST":
-        form = BookingForm(request.POST, **form_options)
+        form = booking_form(request.POST)
         if form.is_valid():
             try:
                 booked = do_book(
@@ -196,7 +202,7 @@ def book(request: HttpRequest, space_id: int) -> HttpResponse:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
     else:
         start, end = suggested_times(space, day, request.GET.get("start"))
-        form = BookingForm(initial={"date": day, "start": start, "end": end}, **form_options)
+        form = booking_form(initial={"date": day, "start": start, "end": end})
 
     if booked is not None:
         if is_htmx(request):
@@ -230,7 +236,7 @@ def booked_message(booking: Booking) -> str:
 
 
 @login_required
-def space_row(request: HttpRequest, space_id: int) -> HttpResponse:
+def space_row(request: SignedInRequest, space_id: int) -> HttpResponse:
     """One row of the day view, e.g. when the inline booking form is closed."""
     space = access_space_by_id(request.user.organisation, space_id)
     day = parse_day(request.GET.get("date"), space.office)
@@ -240,7 +246,7 @@ def space_row(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def my_bookings(request: HttpRequest) -> HttpResponse:
+def my_bookings(request: SignedInRequest) -> HttpResponse:
     now = timezone.now()
     return render(
         request,
@@ -255,7 +261,7 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+def cancel(request: SignedInRequest, booking_id: int) -> HttpResponse:
     """GET asks for confirmation; POST cancels (only the booker or an admin: 403 otherwise)."""
     booking = access_booking_by_id(request.user.organisation, booking_id)
     if request.method != "POST":

@@ -1,0 +1,1 @@
+"""The demo: a seeded organisation with a drawn floor plan, and the `openrooms demo` command."""

@@ -1,3 +1,5 @@
+"""The demo app: the demo organisation's seed, its floor-plan drawing and `openrooms demo`."""
+
 from django.apps import AppConfig
 
 

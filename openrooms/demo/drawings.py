@@ -6,6 +6,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+Color = tuple[int, int, int]
+
 WALL = (71, 85, 105)
 ROOM_FILL = (238, 242, 247)
 DESK_FILL = (214, 200, 170)
@@ -18,8 +20,15 @@ def draw_plan(path: Path, width: int, height: int) -> Path:
     draw = ImageDraw.Draw(image)
     line = max(2, width // 220)
 
-    def box(x0: float, y0: float, x1: float, y1: float, **style: object) -> None:
-        draw.rectangle((x0 * width, y0 * height, x1 * width, y1 * height), **style)
+    def box(
+        x0: float, y0: float, x1: float, y1: float, *,
+        fill: Color | None = None, outline: Color | None = None, width: int = 1,
+    ) -> None:
+        # `width` is the outline's here: the plan's size is the image's.
+        draw.rectangle(
+            (x0 * image.width, y0 * image.height, x1 * image.width, y1 * image.height),
+            fill=fill, outline=outline, width=width,
+        )
 
     box(0.02, 0.03, 0.98, 0.97, outline=WALL, width=line * 2)
     # Meeting rooms along the top wall, with door gaps towards the corridor.

@@ -1,0 +1,1 @@
+"""Integrations with other systems: for now Microsoft 365 (microsoft365/)."""

@@ -1,0 +1,1 @@
+"""Offices, floors, plan images, desks and rooms."""

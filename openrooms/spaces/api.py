@@ -1,9 +1,11 @@
+"""The offices and spaces endpoints of /api/v1: members read them, administrators create them."""
+
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import (
     access_floor_by_id,
@@ -18,7 +20,7 @@ from openrooms.spaces.services import (
 router = Router(tags=["offices and spaces"])
 
 
-def require_admin(request: HttpRequest) -> None:
+def require_admin(request: SignedInRequest) -> None:
     if not request.user.is_admin:
         raise PermissionDenied("Only administrators can do this.")
 
@@ -60,23 +62,25 @@ class SpaceOut(Schema):
 
 
 @router.get("/offices", response=list[OfficeOut])
-def list_offices(request: HttpRequest):
+def list_offices(request: SignedInRequest):
     return offices_of(request.user.organisation)
 
 
 @router.post("/offices", response={201: OfficeOut})
-def create_office(request: HttpRequest, payload: OfficeIn):
+def create_office(request: SignedInRequest, payload: OfficeIn):
     require_admin(request)
     return Status(201, do_create_office(request.user.organisation, **payload.dict()))
 
 
 @router.get("/offices/{office_id}", response=OfficeOut)
-def get_office(request: HttpRequest, office_id: int):
+def get_office(request: SignedInRequest, office_id: int):
     return access_office_by_id(request.user.organisation, office_id)
 
 
 @router.get("/spaces", response=list[SpaceOut])
-def list_spaces(request: HttpRequest, office: int | None = None, kind: Space.Kind | None = None):
+def list_spaces(
+    request: SignedInRequest, office: int | None = None, kind: Space.Kind | None = None
+):
     spaces = spaces_of(request.user.organisation)
     if office is not None:
         spaces = spaces.filter(office=access_office_by_id(request.user.organisation, office))
@@ -86,7 +90,7 @@ def list_spaces(request: HttpRequest, office: int | None = None, kind: Space.Kin
 
 
 @router.post("/spaces", response={201: SpaceOut})
-def create_space(request: HttpRequest, payload: SpaceIn):
+def create_space(request: SignedInRequest, payload: SpaceIn):
     require_admin(request)
     organisation = request.user.organisation
     fields = payload.dict()
@@ -97,5 +101,5 @@ def create_space(request: HttpRequest, payload: SpaceIn):
 
 
 @router.get("/spaces/{space_id}", response=SpaceOut)
-def get_space(request: HttpRequest, space_id: int):
+def get_space(request: SignedInRequest, space_id: int):
     return access_space_by_id(request.user.organisation, space_id)

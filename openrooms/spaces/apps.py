@@ -1,3 +1,5 @@
+"""The spaces app: offices, floors and their plans, desks and rooms, and the settings area."""
+
 from django.apps import AppConfig
 
 

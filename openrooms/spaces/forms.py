@@ -1,7 +1,10 @@
+"""The settings area's forms: an office (with its time zone), a floor, a desk or a room."""
+
 from __future__ import annotations
 
 import zoneinfo
 from functools import cache
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import MinValueValidator
@@ -44,8 +47,8 @@ class AmenitiesField(forms.CharField):
             return ", ".join(str(item) for item in value)
         return value
 
-    def to_python(self, value: object) -> list[str]:
-        text = super().to_python(value)
+    def to_python(self, value: object) -> list[str]:  # type: ignore[override]  # cleans to a list, not a str
+        text = super().to_python(value) or ""
         seen: dict[str, None] = {}
         for item in text.split(","):
             if item.strip():
@@ -62,11 +65,12 @@ class SpaceForm(forms.ModelForm):
         model = Space
         fields = ["name", "capacity", "amenities", "floor", "bookable"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the floors of this space's office can be chosen.
-        self.fields["floor"].queryset = Floor.objects.filter(office=self.instance.office)
-        self.fields["floor"].empty_label = "No floor"
+        floor_field = cast("forms.ModelChoiceField[Floor]", self.fields["floor"])
+        floor_field.queryset = Floor.objects.filter(office=self.instance.office)
+        floor_field.empty_label = "No floor"
         self.fields["capacity"].validators.append(MinValueValidator(1))
         self.fields["capacity"].widget.attrs["min"] = 1
         if self.instance.kind == Space.Kind.DESK:

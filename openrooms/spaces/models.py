@@ -1,3 +1,5 @@
+"""`Office`, `Floor` (with its plan image) and `Space` (a desk or a room)."""
+
 from __future__ import annotations
 
 import zoneinfo
@@ -104,7 +106,7 @@ class Space(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.floor_id is not None and self.floor.office_id != self.office_id:
+        if self.floor is not None and self.floor.office_id != self.office_id:
             raise ValidationError({"floor": "That floor belongs to another office."})
 
     @property

@@ -1,5 +1,7 @@
-"""Office plans. `urlpatterns` sit under /settings/ (the editor, administrators only);
-`member_urlpatterns` belong at /plan/ (the plan view, everyone in the organisation)."""
+"""The office plans' URLs: the editor under /settings/, the plan view at /plan/.
+
+`urlpatterns` sit under /settings/ (the editor, administrators only); `member_urlpatterns`
+belong at /plan/ (the plan view, everyone in the organisation)."""
 
 from django.urls import path
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from openrooms.accounts.decorators import check_admin
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.bookings.availability import SpaceAvailability, availability
 from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, desk_day, do_book
 from openrooms.json_errors import BadInput, error_response, refusal_response
@@ -86,14 +87,14 @@ def fraction(payload: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def floor_of_office(request: HttpRequest, office_id: int, floor_id: int) -> Floor:
+def floor_of_office(request: SignedInRequest, office_id: int, floor_id: int) -> Floor:
     floor = access_floor_by_id(request.user.organisation, floor_id)
     if floor.office_id != office_id:
         raise Http404("No such floor in this office.")
     return floor
 
 
-def editable_floor(request: HttpRequest, office_id: int, floor_id: int) -> Floor:
+def editable_floor(request: SignedInRequest, office_id: int, floor_id: int) -> Floor:
     """The floor, for administrators. Loaded before the role is checked, so another
     organisation's id is a 404 for everybody and a 403 never confirms that it exists."""
     floor = floor_of_office(request, office_id, floor_id)
@@ -101,7 +102,7 @@ def editable_floor(request: HttpRequest, office_id: int, floor_id: int) -> Floor
     return floor
 
 
-def space_of_floor(request: HttpRequest, floor: Floor, space_id: object) -> Space:
+def space_of_floor(request: SignedInRequest, floor: Floor, space_id: object) -> Space:
     space = access_space_by_id(request.user.organisation, space_id)
     if space.office_id != floor.office_id:
         raise Http404("No such space in this office.")
@@ -143,7 +144,7 @@ def plan_image_url(floor: Floor) -> str:
 
 @login_required
 @require_GET
-def plan_editor_office(request: HttpRequest, office_id: int) -> HttpResponse:
+def plan_editor_office(request: SignedInRequest, office_id: int) -> HttpResponse:
     """Settings → Offices → Edit office plan: the office's first floor, or how to add one."""
     office = access_office_by_id(request.user.organisation, office_id)
     check_admin(request)
@@ -155,7 +156,7 @@ def plan_editor_office(request: HttpRequest, office_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def plan_editor(request: HttpRequest, office_id: int, floor_id: int) -> HttpResponse:
+def plan_editor(request: SignedInRequest, office_id: int, floor_id: int) -> HttpResponse:
     floor = editable_floor(request, office_id, floor_id)
     office = floor.office
     spaces = list(office.spaces.order_by("kind", "name"))
@@ -175,7 +176,7 @@ def plan_editor(request: HttpRequest, office_id: int, floor_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def plan_image_upload(request: HttpRequest, office_id: int, floor_id: int) -> HttpResponse:
+def plan_image_upload(request: SignedInRequest, office_id: int, floor_id: int) -> HttpResponse:
     floor = editable_floor(request, office_id, floor_id)
     editor = reverse("plan_editor", args=[floor.office_id, floor.pk])
     upload = request.FILES.get("image")
@@ -206,7 +207,7 @@ def plan_image_upload(request: HttpRequest, office_id: int, floor_id: int) -> Ht
 
 @json_endpoint
 def plan_space_add(
-    request: HttpRequest, payload: dict[str, Any], office_id: int, floor_id: int
+    request: SignedInRequest, payload: dict[str, Any], office_id: int, floor_id: int
 ) -> JsonResponse:
     """Puts an existing desk or room on the plan, or creates a new one there."""
     floor = editable_floor(request, office_id, floor_id)
@@ -229,7 +230,7 @@ def plan_space_add(
 
 @json_endpoint
 def plan_space_position(
-    request: HttpRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
+    request: SignedInRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
 ) -> JsonResponse:
     floor = floor_of_office(request, office_id, floor_id)
     space = space_of_floor(request, floor, space_id)
@@ -240,7 +241,7 @@ def plan_space_position(
 
 @json_endpoint
 def plan_space_remove(
-    request: HttpRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
+    request: SignedInRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
 ) -> JsonResponse:
     floor = floor_of_office(request, office_id, floor_id)
     space = space_of_floor(request, floor, space_id)
@@ -250,7 +251,7 @@ def plan_space_remove(
 
 @json_endpoint
 def plan_space_rename(
-    request: HttpRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
+    request: SignedInRequest, payload: dict[str, Any], office_id: int, floor_id: int, space_id: int
 ) -> JsonResponse:
     floor = floor_of_office(request, office_id, floor_id)
     space = space_of_floor(request, floor, space_id)
@@ -266,7 +267,7 @@ def plan_space_rename(
 
 @login_required
 @require_GET
-def plan_image(request: HttpRequest, floor_id: int) -> HttpResponse:
+def plan_image(request: SignedInRequest, floor_id: int) -> FileResponse:
     """The plan image through the storage API, so it works on object storage too and only the
     floor's organisation can see it."""
     floor = access_floor_by_id(request.user.organisation, floor_id)
@@ -350,7 +351,7 @@ def space_states(
 
 @login_required
 @require_GET
-def plan_view(request: HttpRequest) -> HttpResponse:
+def plan_view(request: SignedInRequest) -> HttpResponse:
     """Choose an office, a floor, a date and a time; see and book desks and rooms on the plan."""
     organisation = request.user.organisation
     offices = list(offices_of(organisation).order_by("name"))
@@ -390,7 +391,7 @@ def plan_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def plan_status(request: HttpRequest, floor_id: int) -> JsonResponse:
+def plan_status(request: SignedInRequest, floor_id: int) -> JsonResponse:
     """Free, busy or yours for every desk and room of the floor, in a constant number of queries."""
     floor = access_floor_by_id(request.user.organisation, floor_id)
     office = floor.office
@@ -411,7 +412,7 @@ def plan_status(request: HttpRequest, floor_id: int) -> JsonResponse:
 
 
 @json_endpoint
-def plan_book(request: HttpRequest, payload: dict[str, Any], floor_id: int) -> JsonResponse:
+def plan_book(request: SignedInRequest, payload: dict[str, Any], floor_id: int) -> JsonResponse:
     """Books a desk or room from the plan: desks for the whole day or the chosen time range."""
     floor = access_floor_by_id(request.user.organisation, floor_id)
     space = access_space_by_id(request.user.organisation, payload.get("space"))

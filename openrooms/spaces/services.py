@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -16,6 +16,8 @@ from openrooms.accounts.models import Organisation
 from openrooms.bookings.models import Booking
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.plans import PlanImage, check_plan_image
+
+Place = TypeVar("Place", Office, Floor, Space)
 
 
 def offices_of(organisation: Organisation) -> QuerySet[Office]:
@@ -51,7 +53,7 @@ def get_or_404(queryset: QuerySet[Any], pk: object) -> Any:
 
 
 @transaction.atomic
-def do_save(instance: Office | Floor | Space, **changes: object) -> Office | Floor | Space:
+def do_save(instance: Place, **changes: object) -> Place:
     """Applies `changes`, validates the whole row (ValidationError on bad input) and saves it."""
     for field, value in changes.items():
         setattr(instance, field, value)
@@ -101,6 +103,7 @@ def do_replace_plan_image(floor: Floor, upload: UploadedFile) -> PlanImage:
     The file goes through the field's storage (object storage in some deployments); the old
     file is deleted only once the new one is committed.
     """
+    assert upload.file is not None  # an upload always wraps an open file
     checked = check_plan_image(upload.file, size=upload.size)
     old_name = floor.plan_image.name if floor.plan_image else ""
     storage = floor.plan_image.storage

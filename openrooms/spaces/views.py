@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from openrooms.accounts.decorators import admin_required, check_admin
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.forms import add_service_errors
 from openrooms.spaces.forms import FloorForm, OfficeForm, SpaceForm
 from openrooms.spaces.models import Floor, Office, Space
@@ -39,7 +40,7 @@ from openrooms.spaces.services import (
 KINDS = {"desks": Space.Kind.DESK, "rooms": Space.Kind.ROOM}
 
 
-def saved(form: forms.Form, save: Callable[[dict[str, Any]], object]) -> bool:
+def saved(form: forms.BaseForm, save: Callable[[dict[str, Any]], object]) -> bool:
     """Validates the form, then calls the service; its ValidationError lands on the form."""
     if not form.is_valid():
         return False
@@ -51,12 +52,12 @@ def saved(form: forms.Form, save: Callable[[dict[str, Any]], object]) -> bool:
     return True
 
 
-def status_of(form: forms.Form) -> int:
+def status_of(form: forms.BaseForm) -> int:
     return 400 if form.is_bound and form.errors else 200
 
 
 @admin_required
-def settings_home(request: HttpRequest) -> HttpResponse:
+def settings_home(request: SignedInRequest) -> HttpResponse:
     return redirect("settings_offices")
 
 
@@ -64,13 +65,13 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def office_list(request: HttpRequest) -> HttpResponse:
+def office_list(request: SignedInRequest) -> HttpResponse:
     offices = offices_of(request.user.organisation).prefetch_related("floors")
     return render(request, "settings/offices.html", {"offices": offices, "section": "offices"})
 
 
 @admin_required
-def office_create(request: HttpRequest) -> HttpResponse:
+def office_create(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     form = OfficeForm(
         request.POST or None,
@@ -95,7 +96,7 @@ def office_context(office: Office, tab: str) -> dict[str, Any]:
 
 
 @login_required
-def office_detail(request: HttpRequest, office_id: int) -> HttpResponse:
+def office_detail(request: SignedInRequest, office_id: int) -> HttpResponse:
     office = access_office_by_id(request.user.organisation, office_id)
     check_admin(request)
     # The form edits a copy, so the page's title keeps the saved name while input is wrong.
@@ -130,7 +131,7 @@ def confirm_delete(
 
 
 @login_required
-def office_delete(request: HttpRequest, office_id: int) -> HttpResponse:
+def office_delete(request: SignedInRequest, office_id: int) -> HttpResponse:
     office = access_office_by_id(request.user.organisation, office_id)
     check_admin(request)
     return confirm_delete(
@@ -146,7 +147,7 @@ def office_delete(request: HttpRequest, office_id: int) -> HttpResponse:
 
 
 @login_required
-def floor_list(request: HttpRequest, office_id: int) -> HttpResponse:
+def floor_list(request: SignedInRequest, office_id: int) -> HttpResponse:
     office = access_office_by_id(request.user.organisation, office_id)
     check_admin(request)
     form = FloorForm(request.POST or None, instance=Floor(office=office))
@@ -158,7 +159,7 @@ def floor_list(request: HttpRequest, office_id: int) -> HttpResponse:
 
 
 @login_required
-def floor_edit(request: HttpRequest, floor_id: int) -> HttpResponse:
+def floor_edit(request: SignedInRequest, floor_id: int) -> HttpResponse:
     floor = access_floor_by_id(request.user.organisation, floor_id)
     check_admin(request)
     form = FloorForm(request.POST or None, instance=copy.copy(floor))
@@ -170,7 +171,7 @@ def floor_edit(request: HttpRequest, floor_id: int) -> HttpResponse:
 
 
 @login_required
-def floor_delete(request: HttpRequest, floor_id: int) -> HttpResponse:
+def floor_delete(request: SignedInRequest, floor_id: int) -> HttpResponse:
     floor = access_floor_by_id(request.user.organisation, floor_id)
     check_admin(request)
     floors_url = reverse("settings_floors", args=[floor.office_id])
@@ -187,7 +188,7 @@ def floor_delete(request: HttpRequest, floor_id: int) -> HttpResponse:
 
 
 @login_required
-def space_list(request: HttpRequest, office_id: int, kinds: str) -> HttpResponse:
+def space_list(request: SignedInRequest, office_id: int, kinds: str) -> HttpResponse:
     office = access_office_by_id(request.user.organisation, office_id)
     check_admin(request)
     kind = KINDS[kinds]
@@ -208,7 +209,7 @@ def space_list(request: HttpRequest, office_id: int, kinds: str) -> HttpResponse
 
 
 @login_required
-def space_edit(request: HttpRequest, space_id: int) -> HttpResponse:
+def space_edit(request: SignedInRequest, space_id: int) -> HttpResponse:
     space = access_space_by_id(request.user.organisation, space_id)
     check_admin(request)
     form = SpaceForm(request.POST or None, instance=copy.copy(space))
@@ -221,7 +222,7 @@ def space_edit(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def space_delete(request: HttpRequest, space_id: int) -> HttpResponse:
+def space_delete(request: SignedInRequest, space_id: int) -> HttpResponse:
     space = access_space_by_id(request.user.organisation, space_id)
     check_admin(request)
     spaces_url = reverse(f"settings_{space.kind}s", args=[space.office_id])
@@ -238,7 +239,7 @@ def space_delete(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @admin_required
-def meeting_rooms(request: HttpRequest) -> HttpResponse:
+def meeting_rooms(request: SignedInRequest) -> HttpResponse:
     rooms = Space.objects.filter(kind=Space.Kind.ROOM).select_related("floor").order_by("name")
     offices = offices_of(request.user.organisation).prefetch_related(
         Prefetch("spaces", queryset=rooms, to_attr="rooms")
@@ -249,5 +250,5 @@ def meeting_rooms(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def integrations(request: HttpRequest) -> HttpResponse:
+def integrations(request: SignedInRequest) -> HttpResponse:
     return render(request, "settings/integrations.html", {"section": "integrations"})

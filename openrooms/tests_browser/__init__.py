@@ -1,0 +1,1 @@
+"""Tests in real headless Chromium: the office plan and the demo walk."""

@@ -1,21 +1,29 @@
-"""Real headless Chromium (Debian's package) driven by Playwright, against pytest-django's
-live server. Playwright cannot download browsers here; `make system-deps` installs Chromium."""
+"""Real headless Chromium driven by Playwright, against pytest-django's live server.
+
+The Chromium is Debian's package: Playwright cannot download browsers here; `make system-deps`
+installs Chromium."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from pytest_django import Settings
 
 from openrooms.accounts.models import Account
 from openrooms.conftest import watch_js_errors
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+    from pytest_django.live_server_helper import LiveServer
+
 
 @pytest.fixture(autouse=True)
-def served_over_plain_http(settings: object, tmp_path: Path) -> None:
+def served_over_plain_http(settings: Settings, tmp_path: Path) -> None:
     # The live server speaks plain HTTP: cookies must not be Secure-only there.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
@@ -23,11 +31,11 @@ def served_over_plain_http(settings: object, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def open_page(browser: object, live_server: object) -> Iterator[object]:
+def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Callable[..., Page]]:
     """open_page(account, path, **context options) -> a Playwright page signed in as account."""
-    contexts = []
+    contexts: list[BrowserContext] = []
 
-    def open_as(account: Account, path: str, **options: object) -> object:
+    def open_as(account: Account, path: str, **options: Any) -> Page:
         options.setdefault("viewport", {"width": 1280, "height": 800})
         options.setdefault("locale", "en-GB")
         options.setdefault("timezone_id", "Europe/London")

@@ -1,8 +1,10 @@
-"""The demo walk of issue 6, on `openrooms demo` itself (a subprocess on a fresh data folder,
-as `make demo` runs it), in real headless Chromium: paste the printed credentials, Test
-settings, import a room, place it on the plan, book it and find it on the emulator's calendar
-page, book a meeting there "as in Outlook" and find it on the plan (Graph's change notification
-reaching the demo's HTTPS port makes that take seconds, not a polling interval)."""
+"""The demo walk of issue 6, on `openrooms demo` itself, in real headless Chromium.
+
+The demo runs as a subprocess on a fresh data folder, as `make demo` runs it. The walk: paste
+the printed credentials, Test settings, import a room, place it on the plan, book it and find it
+on the emulator's calendar page, book a meeting there "as in Outlook" and find it on the plan
+(Graph's change notification reaching the demo's HTTPS port makes that take seconds, not a
+polling interval)."""
 
 from __future__ import annotations
 
@@ -157,6 +159,7 @@ def test_the_demo_walk_from_credentials_to_both_directions(browser: Any, demo: D
     canvas.scroll_into_view_if_needed()
     admin.locator(".plan-image").evaluate("image => image.decode()")
     box = canvas.bounding_box()
+    assert box is not None
     admin.mouse.click(box["x"] + 0.63 * box["width"], box["y"] + 0.2 * box["height"])
     panel = admin.locator("#plan-add")
     panel.get_by_role("button", name="Rooms").click()
@@ -200,4 +203,4 @@ def test_the_demo_walk_from_credentials_to_both_directions(browser: Any, demo: D
         '.plan-icon[aria-label^="Room Paris HQ Seine"][data-state="busy"]'))
     seine.click()
     expect(member.locator("#plan-booking")).to_contain_text("14:00–15:00")
-    assert admin.js_errors == [] and member.js_errors == []
+    assert admin.js_errors == [] and member.js_errors == []  # type: ignore[attr-defined]  # set by sign_in

@@ -33,6 +33,7 @@ def show_plan(page: Page) -> None:
 def click_plan_at(page: Page, x: float, y: float) -> None:
     show_plan(page)
     box = page.locator("#plan-canvas").bounding_box()
+    assert box is not None
     page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
 
 
@@ -45,6 +46,7 @@ def place_on_screen(page: Page, locator) -> tuple[float, float]:
     # (wait_for_function would poll with eval, which the page's CSP rightly forbids)
     page.locator(".plan-image").evaluate("image => image.decode()")
     plan = page.locator(".plan-image").bounding_box()
+    assert plan is not None
     box = locator.bounding_box()
     centre_x = box["x"] + box["width"] / 2
     centre_y = box["y"] + box["height"] / 2
@@ -123,6 +125,7 @@ def test_an_admin_draws_the_office_plan(
     assert desk.plan_x == pytest.approx(0.24, abs=0.01)
     assert desk.plan_y == pytest.approx(0.60, abs=0.01)
     room_x, room_y = room.plan_x, room.plan_y
+    assert room_y is not None
     assert room_x == pytest.approx(0.40 + 4 * 0.005, abs=0.003)
     assert room_y == pytest.approx(0.18 - 2 * 0.005, abs=0.003)
 

@@ -1,0 +1,1 @@
+"""The accounts app's management commands: organisations, accounts and API tokens."""

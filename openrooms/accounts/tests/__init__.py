@@ -1,0 +1,1 @@
+"""Tests of organisations, accounts, sign-in, the Members page and API tokens."""

@@ -1,3 +1,5 @@
+"""The operator commands (organisation, account, API token), password hashing and sign-in."""
+
 from __future__ import annotations
 
 import io

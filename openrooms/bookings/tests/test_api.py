@@ -1,3 +1,5 @@
+"""The bookings API over HTTP: book, move, cancel and list, availability, tokens, subjects."""
+
 from __future__ import annotations
 
 import datetime as dt

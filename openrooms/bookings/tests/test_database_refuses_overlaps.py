@@ -1,5 +1,7 @@
-"""The database itself refuses two confirmed bookings of a space that share an instant, on
-SQLite (triggers) as on PostgreSQL (an exclusion constraint): a raw write is refused too."""
+"""The database itself refuses two confirmed bookings of a space that share an instant.
+
+It does on SQLite (triggers) as on PostgreSQL (an exclusion constraint): a raw write is refused
+too."""
 
 from __future__ import annotations
 

@@ -1,3 +1,5 @@
+"""Member pages over HTTP: the day view, booking and cancelling (with htmx too), My bookings."""
+
 from __future__ import annotations
 
 import datetime as dt

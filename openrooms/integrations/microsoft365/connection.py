@@ -1,5 +1,7 @@
-"""The organisation's Microsoft 365 connection: saving and forgetting its credentials, the
-Test settings record, and the client secret's expiry (the banner, the e-mails)."""
+"""The organisation's Microsoft 365 connection: its credentials, Test settings, secret expiry.
+
+Saving and forgetting its credentials, the Test settings record, and the client secret's expiry
+(the banner, the e-mails)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Every Microsoft failure in words an administrator can act on: the Test settings steps'
-results, the Manage Rooms page's errors, the sync health page's last errors.
+"""Every Microsoft failure in words an administrator can act on.
+
+They are the Test settings steps' results, the Manage Rooms page's errors, the sync health
+page's last errors.
 
 `StepResult(ok, title, detail, fix)` is what a page shows; `describe` is the one-line form
 kept on outbox entries and sync states.

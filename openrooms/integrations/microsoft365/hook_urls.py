@@ -1,5 +1,6 @@
-"""Included at /hooks/microsoft365/, outside /settings/: Microsoft Graph posts here, signed in
-as nobody (receiver.py)."""
+"""Included at /hooks/microsoft365/, outside /settings/: where Microsoft Graph posts.
+
+Graph posts its change and lifecycle notifications here, signed in as nobody (receiver.py)."""
 
 from django.urls import path
 

@@ -1,3 +1,5 @@
+"""`Connection`, `RoomLink`, `OutboxEntry` and `CalendarSyncState`: the integration's tables."""
+
 from __future__ import annotations
 
 from django.conf import settings

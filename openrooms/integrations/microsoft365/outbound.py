@@ -1,5 +1,7 @@
-"""Bookings to Outlook: changes recorded in the outbox in the booking's transaction, then
-written to the room's calendar by a worker, so a booking is never lost or doubled however
+"""Bookings to Outlook: changes recorded in the outbox, then written to Outlook by a worker.
+
+Changes are recorded in the booking's transaction, then written to Outlook (the booker's
+calendar, or in room mode the room's) by a worker, so a booking is never lost or doubled however
 Graph behaves.
 
 Recording: `record_booking_change` receives `bookings.signals.booking_changed` inside the
@@ -116,7 +118,7 @@ def record_booking_change(sender: object, *, booking: Booking, change: str, **_:
 
 def event_home(connection: Connection, link: RoomLink, booking: Booking) -> str:
     """The mailbox whose calendar gets the event: the booker's, or in room mode the room's."""
-    if connection.write_mode == Connection.WriteMode.BOOKER_CALENDAR and booking.booker_id:
+    if connection.write_mode == Connection.WriteMode.BOOKER_CALENDAR and booking.booker is not None:
         return booking.booker.email.lower()
     return link.mailbox.lower()
 

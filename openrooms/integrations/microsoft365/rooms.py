@@ -1,5 +1,6 @@
-"""The tenant's rooms: listing them from Places, importing them as room spaces (and again, to
-refresh their details), adding one by its mailbox, unlinking one."""
+"""The tenant's rooms: listing them from Places, importing them as room spaces, unlinking one.
+
+Rooms are imported again to refresh their details, and one can be added by its mailbox."""
 
 from __future__ import annotations
 

@@ -207,7 +207,8 @@ def maintain_subscription(link_id: int) -> str:
             return "busy"
         state, _ = CalendarSyncState.objects.get_or_create(link=link)
         now = timezone.now()
-        if is_live(state, now) and state.subscription_expires_at - now > renewal_margin():
+        expires = state.subscription_expires_at
+        if is_live(state, now) and expires is not None and expires - now > renewal_margin():
             return "ok"
         with graph_client_of(state, link.organisation_id) as client:
             if client is None:

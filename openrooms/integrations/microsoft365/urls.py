@@ -1,5 +1,7 @@
-"""Included under /settings/ (next to the settings area's own URLs): the Office 365 page lives
-at integrations/microsoft365/, Manage Rooms at meeting-rooms/manage/."""
+"""Included under /settings/: the Office 365 page (Test settings, sync health), Manage Rooms.
+
+Next to the settings area's own URLs: the Office 365 page lives at integrations/microsoft365/,
+Manage Rooms at meeting-rooms/manage/."""
 
 from django.urls import path
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from openrooms import crypto
 from openrooms.accounts.decorators import admin_required, check_admin
 from openrooms.accounts.models import Organisation
+from openrooms.accounts.requests import SignedInRequest
 from openrooms.integrations.microsoft365 import connection as connections
 from openrooms.integrations.microsoft365 import diagnosis, health, outbound
 from openrooms.integrations.microsoft365.clients import client_for, connection_of
@@ -56,7 +57,7 @@ from openrooms.spaces.services import access_office_by_id, offices_of
 @sensitive_post_parameters("client_secret")
 @admin_required
 @sensitive_variables()  # innermost: it hides the locals of the function it calls directly
-def connection_settings(request: HttpRequest) -> HttpResponse:
+def connection_settings(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     connection = connection_of(organisation)
     form = ConnectionForm(request.POST or None, connection=connection)
@@ -88,7 +89,7 @@ def connection_settings(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_required
-def test_settings(request: HttpRequest) -> HttpResponse:
+def test_settings(request: SignedInRequest) -> HttpResponse:
     """Starts Test settings: htmx then asks for each step in turn (`test_step`); without htmx
     every step runs here and the page shows the results."""
     connection = connection_or_404(request)
@@ -105,7 +106,7 @@ def test_settings(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_required
-def test_step(request: HttpRequest, index: int) -> HttpResponse:
+def test_step(request: SignedInRequest, index: int) -> HttpResponse:
     connection = connection_or_404(request)
     if index >= len(diagnosis.STEPS):
         raise Http404("No such step.")
@@ -136,7 +137,7 @@ def run_test_step(connection: Connection, index: int, also_write: bool) -> StepR
 
 
 @admin_required
-def disconnect(request: HttpRequest) -> HttpResponse:
+def disconnect(request: SignedInRequest) -> HttpResponse:
     connection = connection_or_404(request)
     if request.method == "POST":
         connections.do_disconnect(request.user.organisation)
@@ -152,11 +153,11 @@ def disconnect(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def help_page(request: HttpRequest) -> HttpResponse:
+def help_page(request: SignedInRequest) -> HttpResponse:
     return render(request, "microsoft365/help.html", {"section": "integrations"})
 
 
-def connection_or_404(request: HttpRequest) -> Connection:
+def connection_or_404(request: SignedInRequest) -> Connection:
     connection = connection_of(request.user.organisation)
     if connection is None:
         raise Http404("Office 365 is not connected.")
@@ -167,7 +168,7 @@ def connection_or_404(request: HttpRequest) -> Connection:
 
 
 @admin_required
-def sync_health(request: HttpRequest) -> HttpResponse:
+def sync_health(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     now = timezone.now()
     rooms = health.room_health_of(organisation, now)
@@ -188,7 +189,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def sync_health_rooms(request: HttpRequest) -> HttpResponse:
+def sync_health_rooms(request: SignedInRequest) -> HttpResponse:
     """The room table alone: the page refreshes it every few seconds."""
     now = timezone.now()
     return render(request, "microsoft365/_sync_rooms.html", {
@@ -198,7 +199,7 @@ def sync_health_rooms(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def resync_room(request: HttpRequest, link_id: int) -> HttpResponse:
+def resync_room(request: SignedInRequest, link_id: int) -> HttpResponse:
     link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
     health.do_request_resync(link)
@@ -211,7 +212,7 @@ def resync_room(request: HttpRequest, link_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def retry_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+def retry_outbox_entry(request: SignedInRequest, entry_id: int) -> HttpResponse:
     entry = outbound.access_outbox_entry_by_id(request.user.organisation, entry_id)
     check_admin(request)
     entry = outbound.do_retry_outbox_entry(entry, acting=request.user)
@@ -224,7 +225,7 @@ def retry_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 
 @login_required
-def give_up_outbox_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+def give_up_outbox_entry(request: SignedInRequest, entry_id: int) -> HttpResponse:
     entry = outbound.access_outbox_entry_by_id(request.user.organisation, entry_id)
     check_admin(request)
     if request.method == "POST":
@@ -251,12 +252,12 @@ def describe_entry(entry: OutboxEntry) -> str:
 
 
 @admin_required
-def manage_rooms(request: HttpRequest) -> HttpResponse:
+def manage_rooms(request: SignedInRequest) -> HttpResponse:
     return render_manage_rooms(request, chosen_office(request))
 
 
 @admin_required
-def room_listing(request: HttpRequest) -> HttpResponse:
+def room_listing(request: SignedInRequest) -> HttpResponse:
     """The tenant's rooms as a fragment the Manage Rooms page loads (it can take a while)."""
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.GET.get("office"))
@@ -287,7 +288,7 @@ def room_listing(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_required
-def import_rooms(request: HttpRequest) -> HttpResponse:
+def import_rooms(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.POST.get("office"))
     connection = connection_of(organisation)
@@ -330,7 +331,7 @@ def import_rooms(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_required
-def add_room(request: HttpRequest) -> HttpResponse:
+def add_room(request: SignedInRequest) -> HttpResponse:
     organisation = request.user.organisation
     office = access_office_by_id(organisation, request.POST.get("office"))
     connection = connection_of(organisation)
@@ -356,7 +357,7 @@ def add_room(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def reimport_room(request: HttpRequest, link_id: int) -> HttpResponse:
+def reimport_room(request: SignedInRequest, link_id: int) -> HttpResponse:
     link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
     connection = connection_of(request.user.organisation)
@@ -376,7 +377,7 @@ def reimport_room(request: HttpRequest, link_id: int) -> HttpResponse:
 
 
 @login_required
-def unlink_room(request: HttpRequest, link_id: int) -> HttpResponse:
+def unlink_room(request: SignedInRequest, link_id: int) -> HttpResponse:
     link = access_room_link_by_id(request.user.organisation, link_id)
     check_admin(request)
     office = link.space.office
@@ -421,7 +422,7 @@ def tenant_rooms(organisation: Organisation, connection: Connection) -> list[Ten
 
 
 def render_manage_rooms(
-    request: HttpRequest,
+    request: SignedInRequest,
     office: Office | None,
     *,
     add_form: AddRoomForm | None = None,

@@ -1,0 +1,1 @@
+"""Tests of offices, floors, desks and rooms: the settings area, plan images, plans, the API."""

@@ -1,3 +1,5 @@
+"""The offices and spaces API: administrators create, members read, 422s, the OpenAPI docs."""
+
 from __future__ import annotations
 
 import pytest

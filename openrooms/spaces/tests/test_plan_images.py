@@ -9,8 +9,9 @@ import zlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageFile
+from pytest_django import Settings
 
-from openrooms.spaces.plans import PlanImageError, check_plan_image
+from openrooms.spaces.plans import PlanImage, PlanImageError, check_plan_image
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (120, 80), *, noise: bool = False) -> bytes:
@@ -53,8 +54,9 @@ def upload(name: str, content: bytes, content_type: str = "image/png") -> Simple
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
-def check(name: str, content: bytes) -> object:
+def check(name: str, content: bytes) -> PlanImage:
     file = upload(name, content)
+    assert file.file is not None
     return check_plan_image(file.file, size=file.size)
 
 
@@ -111,21 +113,21 @@ def test_it_refuses_a_decompression_bomb_before_decoding_it(
         check("plan.png", bomb_png(8000, 8000))
 
 
-def test_pillows_own_bomb_guard_is_a_refusal_too(settings: object) -> None:
+def test_pillows_own_bomb_guard_is_a_refusal_too(settings: Settings) -> None:
     # With our cap lifted above Pillow's, its DecompressionBombError still stops the bomb.
     settings.PLAN_IMAGE_MAX_PIXELS = 10**12
     with pytest.raises(PlanImageError, match="far too many pixels"):
         check("plan.png", bomb_png())
 
 
-def test_it_refuses_an_image_over_the_pixel_cap(settings: object) -> None:
+def test_it_refuses_an_image_over_the_pixel_cap(settings: Settings) -> None:
     settings.PLAN_IMAGE_MAX_PIXELS = 100 * 100
     with pytest.raises(PlanImageError, match="101 x 100 pixels"):
         check("plan.png", png((101, 100)))
     assert check("plan.png", png((100, 100))).width == 100
 
 
-def test_it_refuses_an_oversize_file(settings: object) -> None:
+def test_it_refuses_an_oversize_file(settings: Settings) -> None:
     settings.PLAN_IMAGE_MAX_BYTES = 2000
     content = image_bytes("PNG", (200, 200), noise=True)
     assert len(content) > 2000

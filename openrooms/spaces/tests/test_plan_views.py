@@ -6,15 +6,18 @@ import datetime as dt
 import json
 import zoneinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.http import FileResponse, HttpResponseRedirect
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.bookings.models import Booking
@@ -28,11 +31,14 @@ from openrooms.spaces.services import (
 )
 from openrooms.spaces.tests.test_plan_images import SVG, bomb_png, image_bytes, png
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
 @pytest.fixture(autouse=True)
-def media_in_tmp_path(settings: object, tmp_path: Path) -> None:
+def media_in_tmp_path(settings: Settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -45,7 +51,7 @@ def post_json(client: Client, url: str, body: object) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def upload(client: Client, floor: Floor, name: str, content: bytes) -> object:
+def upload(client: Client, floor: Floor, name: str, content: bytes) -> TestResponse:
     file = SimpleUploadedFile(name, content, content_type="image/png")
     return client.post(editor_url("plan_image_upload", floor), {"image": file}, follow=True)
 
@@ -98,6 +104,7 @@ def test_a_floor_under_another_offices_url_is_not_found(
 def test_edit_office_plan_opens_the_first_floor(admin_client: Client, floor: Floor) -> None:
     response = admin_client.get(reverse("plan_editor_office", args=[floor.office_id]))
     assert response.status_code == 302
+    assert isinstance(response, HttpResponseRedirect)
     assert response.url == editor_url("plan_editor", floor)
 
 
@@ -109,6 +116,7 @@ def test_an_office_without_floors_says_so(admin_client: Client, office: Office) 
 def test_anonymous_visitors_are_sent_to_sign_in(client: Client, floor: Floor) -> None:
     response = client.get(editor_url("plan_editor", floor))
     assert response.status_code == 302
+    assert isinstance(response, HttpResponseRedirect)
     assert reverse("login") in response.url
 
 
@@ -140,7 +148,7 @@ def test_a_decompression_bomb_is_refused(admin_client: Client, floor: Floor) -> 
 
 
 def test_an_oversize_upload_is_refused(
-    admin_client: Client, floor: Floor, settings: object
+    admin_client: Client, floor: Floor, settings: Settings
 ) -> None:
     settings.PLAN_IMAGE_MAX_BYTES = 1000
     noise = image_bytes("PNG", (100, 100), noise=True)
@@ -154,7 +162,7 @@ def test_a_new_image_keeps_every_icon_and_asks_to_check_them(
     admin_client: Client,
     floor: Floor,
     desk: Space,
-    django_capture_on_commit_callbacks: object,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     upload(admin_client, floor, "ground.png", png((640, 400)))
     floor.refresh_from_db()
@@ -178,6 +186,7 @@ def test_members_see_the_plan_image_and_outsiders_do_not(
     response = member_client.get(reverse("plan_image", args=[floor.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
+    assert isinstance(response, FileResponse)
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
     stranger = Client()
     stranger.force_login(outsider)

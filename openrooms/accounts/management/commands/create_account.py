@@ -1,3 +1,5 @@
+"""`openrooms create_account`: adds an account (administrator or member) to an organisation."""
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 

@@ -1,3 +1,5 @@
+"""`openrooms create_api_token`: prints an account's new API token (only its hash is stored)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from openrooms.accounts.models import Account

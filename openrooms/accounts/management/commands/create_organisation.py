@@ -1,3 +1,5 @@
+"""`openrooms create_organisation`: creates an organisation with its first administrator."""
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 

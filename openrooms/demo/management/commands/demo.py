@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.management import call_command
@@ -23,6 +24,9 @@ from django.core.wsgi import get_wsgi_application
 
 from openrooms.demo.seed import ADMIN_EMAIL, MEMBER_EMAIL, PASSWORD, seed_demo
 from openrooms.tls_server import Certificate, HttpsServer, make_certificate, serve_https
+
+if TYPE_CHECKING:
+    from m365_emulator.server import EmulatorHandle
 
 
 class Command(BaseCommand):
@@ -86,7 +90,8 @@ class Command(BaseCommand):
             finally:
                 worker.terminate()
                 worker.wait(timeout=10)
-                emulator.stop()
+                if emulator is not None:
+                    emulator.stop()
                 if hooks:
                     hooks[0].stop()
 
@@ -96,7 +101,8 @@ class Command(BaseCommand):
             **os.environ,
             "MICROSOFT_LOGIN_URL": settings.MICROSOFT_LOGIN_URL,
             "MICROSOFT_GRAPH_URL": settings.MICROSOFT_GRAPH_URL,
-            "MICROSOFT_CA_FILE": settings.MICROSOFT_CA_FILE,
+            # Empty is unset to the worker's settings, as None is here.
+            "MICROSOFT_CA_FILE": settings.MICROSOFT_CA_FILE or "",
             "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
         }
         command = [sys.executable, "-m", "openrooms.cli", "worker", "--no-startup-delay"]
@@ -110,7 +116,7 @@ class Command(BaseCommand):
         settings.PUBLIC_BASE_URL = server.url
         return server, certificate
 
-    def start_emulator(self, port: int, webhook_ca: Path | None):  # type: ignore[no-untyped-def]
+    def start_emulator(self, port: int, webhook_ca: Path | None) -> "EmulatorHandle":
         from m365_emulator.server import start_emulator
 
         state = settings.DATA_DIR / "m365-emulator"

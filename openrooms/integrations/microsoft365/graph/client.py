@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import msal
+import msal  # type: ignore[import-untyped]  # msal ships no type hints
 from django.conf import settings
 
 from openrooms.integrations.microsoft365.graph.failures import (

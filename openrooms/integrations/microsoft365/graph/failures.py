@@ -1,5 +1,6 @@
-"""How a Microsoft call fails: `GraphFailure` (permanent or worth another try), the identity
-platform's refusals, and Retry-After as RFC 9110 spells it."""
+"""How a Microsoft call fails: `GraphFailure`, the identity platform's refusals, Retry-After.
+
+A `GraphFailure` is permanent or worth another try; Retry-After is read as RFC 9110 spells it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Graph's replies as the product reads them: pydantic models parsed at the boundary, keeping
-only the fields we use (`extra="ignore"`)."""
+"""Graph's replies as the product reads them: pydantic models parsed at the boundary.
+
+They keep only the fields we use (`extra="ignore"`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pulling a room's calendar: one round of `calendarView/delta` (the contract, section 4), and
-where each room stands in its `CalendarSyncState`.
+"""Pulling a room's calendar: one round of `calendarView/delta`, and where each room stands.
+
+A round follows the contract, section 4; where each room stands is kept in its
+`CalendarSyncState`.
 
 - The first round, a round after `410` / `syncStateNotFound`, and a round once the window is a
   day old are *full* syncs over [now - MICROSOFT_SYNC_DAYS_BACK, now + ..._DAYS_AHEAD]; a full

@@ -1,0 +1,1 @@
+"""The integration's template tags: the client-secret expiry banner, the sync health times."""

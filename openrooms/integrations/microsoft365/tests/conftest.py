@@ -1,5 +1,6 @@
-"""A Microsoft 365 emulator for the whole test session, settings that point at it, and real
-`openrooms worker` processes on the test database (`start_workers`).
+"""A Microsoft 365 emulator for the whole test session, settings that point at it, workers.
+
+The workers are real `openrooms worker` processes on the test database (`start_workers`).
 
 The demo tenant plus 110 generated rooms, so that the Places listing spans two pages.
 """

@@ -1,5 +1,6 @@
-"""An administrator gives up on a failing outbox entry on the sync health page, in real
-headless Chromium; the page's screenshot goes to docs/sync-health.png."""
+"""An administrator gives up on a failing outbox entry on the sync health page, in Chromium.
+
+It runs in real headless Chromium; the page's screenshot goes to docs/sync-health.png."""
 
 from __future__ import annotations
 

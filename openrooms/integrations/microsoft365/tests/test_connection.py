@@ -1,3 +1,5 @@
+"""Saving and forgetting the connection: the secret encrypted at rest, Test settings, expiry."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,5 +1,7 @@
-"""The inbound sync, pulled in this process against the emulator: meetings booked, moved and
-cancelled "as in Outlook" become bookings here. End to end with a worker: test_inbound_workers.
+"""The inbound sync, pulled in this process against the emulator.
+
+Meetings booked, moved and cancelled "as in Outlook" become bookings here. End to end with a
+worker: test_inbound_workers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from openrooms.conftest import PASSWORD, signed_in
 from openrooms.integrations.microsoft365.graph.replies import CalendarItem
 from openrooms.integrations.microsoft365.inbound import pull as inbound
 from openrooms.integrations.microsoft365.inbound.meetings import apply_items
-from openrooms.integrations.microsoft365.inbound.pull import pull_room, pull_with_lease, sync_window
+from openrooms.integrations.microsoft365.inbound.pull import (
+    PullResult,
+    pull_room,
+    pull_with_lease,
+    sync_window,
+)
 from openrooms.integrations.microsoft365.models import (
     CalendarSyncState,
     RoomLink,
@@ -83,7 +90,7 @@ def accepted_by_room(api: EmulatorControl, room: str, event: dict, day: dt.datet
     return copy
 
 
-def pull(space) -> object:
+def pull(space) -> PullResult:
     result = pull_room(RoomLink.objects.get(space=space))
     assert not result.error, result.error
     return result
@@ -119,6 +126,7 @@ def test_a_meeting_booked_in_outlook_appears_as_an_outlook_booking(
 
     state = CalendarSyncState.objects.get(link__space=seine)
     assert state.delta_link and state.last_success_at and state.last_error == ""
+    assert state.window_start is not None and state.window_end is not None
     assert state.window_start <= start and state.window_end >= end
 
 

@@ -1,5 +1,7 @@
-"""The outbox end to end: bookings made here, delivered by real `openrooms worker` processes
-(django-tasks-db's db_worker plus the scheduler) against the emulator, on this test database.
+"""The outbox end to end: bookings made here, delivered by real `openrooms worker` processes.
+
+The workers (django-tasks-db's db_worker plus the scheduler) run against the emulator, on this
+test database.
 """
 
 from __future__ import annotations

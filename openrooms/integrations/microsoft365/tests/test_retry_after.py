@@ -1,5 +1,6 @@
-"""Retry-After, read one way everywhere (graph.parse_retry_after): RFC 9110's delta-seconds and
-HTTP-dates, and the values a broken server or proxy sends."""
+"""Retry-After, read one way everywhere (graph.failures.parse_retry_after).
+
+RFC 9110's delta-seconds and HTTP-dates, and the values a broken server or proxy sends."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Settings → Apps & Integrations → Office 365 → Sync health: what admins see of each room's
-sync, the outbox and Outlook's conflicts and declines, and what they can do about it.
+"""Settings → Apps & Integrations → Office 365 → Sync health: what admins see and can do.
+
+What admins see of each room's sync, the outbox and Outlook's conflicts and declines, and what
+they can do about it.
 
 The page reads the database only, so most tests need no emulator: states and entries are set
 as the sync would leave them. One test runs the queued resync against the emulator.
@@ -13,6 +15,7 @@ import zoneinfo
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.http import HttpResponseRedirect
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -321,6 +324,7 @@ def test_members_get_403_and_visitors_the_sign_in_page(member_client, seine, boo
     assert entry.state == OutboxEntry.State.FAILED
 
     response = Client().get(PAGE)
+    assert isinstance(response, HttpResponseRedirect)
     assert response.status_code == 302 and response.url.startswith("/accounts/login/")
 
 
@@ -403,6 +407,7 @@ def test_resync_clears_the_delta_link_marks_the_room_due_and_enqueues_a_pull(
     assert "Resync of paris-seine queued" in messages_of(response)[0]
     state = CalendarSyncState.objects.get(link=link)
     assert state.delta_link == ""
+    assert state.next_pull_at is not None
     assert state.next_pull_at <= timezone.now()
     [queued] = DBTaskResult.objects.filter(task_path=PULL_TASK)
     assert queued.args_kwargs["args"] == [link.pk]
@@ -516,4 +521,5 @@ def test_the_queued_resync_is_a_full_sync_that_reconciles_the_room(
     stray.refresh_from_db()
     assert stray.status == Booking.Status.CANCELLED
     state = CalendarSyncState.objects.get(link=link)
+    assert state.last_full_sync_at is not None and first.last_full_sync_at is not None
     assert state.delta_link and state.last_full_sync_at > first.last_full_sync_at

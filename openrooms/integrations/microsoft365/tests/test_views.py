@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.contrib.sessions.backends.base import SessionBase
 from django.core import mail
 from django.core.management import call_command
 from django.template import Context, Template
@@ -60,11 +61,11 @@ def form_data(**changes: str) -> dict[str, str]:
 
 def connect(organisation, config: dict[str, Any], app: str = "openrooms", **changes) -> Connection:
     """Saves the credentials of one of the emulator's Azure apps."""
-    app = app_named(config, app)
+    azure_app = app_named(config, app)
     fields = {
         "tenant_id": config["tenant_id"],
-        "client_id": app["client_id"],
-        "client_secret": app["secret_value"],
+        "client_id": azure_app["client_id"],
+        "client_secret": azure_app["secret_value"],
         "secret_expires_on": dt.date(2099, 1, 1),
         "write_mode": Connection.WriteMode.BOOKER_CALENDAR,
         **changes,
@@ -212,8 +213,8 @@ def test_the_secret_is_shown_as_set_and_kept_when_left_empty(admin_client, organ
 def test_the_secret_is_a_sensitive_post_parameter(admin):
     request = RequestFactory().post(reverse("microsoft365"), form_data(client_id="bad"))
     request.user = admin
-    request.session = {}
-    request._messages = None
+    request.session = SessionBase()
+    request._messages = None  # type: ignore[attr-defined]  # set by MessageMiddleware
     views.connection_settings(request)
     cleansed = SafeExceptionReporterFilter().get_post_parameters(request)
     assert cleansed["client_secret"] == "********************"
@@ -429,7 +430,7 @@ def test_admins_are_emailed_30_14_and_1_days_before_and_the_day_after(
     mail.outbox.clear()
     call_command("send_secret_expiry_warnings", "--today", "2027-02-15")
     [message] = mail.outbox
-    assert "expires in 14 days" in message.subject + message.body
+    assert "expires in 14 days" in str(message.subject) + str(message.body)
     assert "New client secret" in message.body and "a~secret" not in message.body
 
 
@@ -502,7 +503,9 @@ def test_the_listing_filters_by_room_list_and_building(admin_client, office, con
     by_building = admin_client.get(
         reverse("microsoft365_room_listing"), {"office": office.pk, "building": "Paris HQ"}).text
     assert SEINE in by_building and SAONE not in by_building
-    count = int(re.search(r"(\d+) of 123 rooms", by_building).group(1))
+    found = re.search(r"(\d+) of 123 rooms", by_building)
+    assert found is not None
+    count = int(found.group(1))
     assert 0 < count < 123
 
 

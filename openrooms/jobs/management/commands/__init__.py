@@ -1,0 +1,1 @@
+"""`openrooms worker` (worker.py) and `openrooms scheduler` (scheduler.py)."""

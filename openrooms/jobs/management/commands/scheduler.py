@@ -1,5 +1,6 @@
-"""`openrooms scheduler`: enqueues every app's periodic work (outbox retries, room calendar
-pulls, subscription renewals, daily e-mails) every few seconds.
+"""`openrooms scheduler`: enqueues every app's periodic work every few seconds.
+
+The periodic work: outbox retries, room calendar pulls, subscription renewals, daily e-mails.
 
 `openrooms worker` runs the same loop in a thread, so a separate scheduler is only needed when
 workers run with `--no-scheduler`. Several schedulers may run: one ticks at a time.

@@ -1,3 +1,5 @@
+"""`openrooms send_secret_expiry_warnings`: e-mails admins whose client secret expires soon."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,0 +1,1 @@
+"""Tests of change notifications (webhooks): subscriptions, the receiver over HTTPS, workers."""

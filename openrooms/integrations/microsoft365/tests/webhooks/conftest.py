@@ -1,6 +1,8 @@
-"""The webhook tests' world: the app served over HTTPS (the receiver Graph calls) and, for
-each module, an emulator that trusts its certificate, so Graph's validation requests and
-notifications reach the receiver for real."""
+"""The webhook tests' world: the app served over HTTPS, and an emulator that trusts it.
+
+The app is served over HTTPS (the receiver Graph calls) and, for each module, an emulator
+trusts its certificate, so Graph's validation requests and notifications reach the receiver
+for real."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Shared by the webhook tests: the receiver over HTTPS, an emulator trusting it (wrapped in
-fixtures by conftest.py), and ways to look at subscriptions and queued tasks."""
+"""Shared by the webhook tests: the receiver over HTTPS, an emulator trusting it, look-ups.
+
+The receiver and the emulator are wrapped in fixtures by conftest.py; the rest are ways to look
+at subscriptions and queued tasks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Change notifications: subscriptions on the emulator, whose validation requests and
-notifications reach the receiver over real HTTPS (the app served by openrooms.tls_server, its
-certificate trusted by this module's own emulator). The tasks the receiver queues are run here,
-in the test; with a real worker: test_webhooks_workers.
+"""Change notifications: subscriptions on the emulator, reaching the receiver over HTTPS.
+
+Their validation requests and notifications reach the receiver over real HTTPS (the app served
+by openrooms.tls_server, its certificate trusted by this module's own emulator). The tasks the
+receiver queues are run here, in the test; with a real worker: test_webhooks_workers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 
 import httpx
 import pytest
+from django.http import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -110,7 +112,7 @@ def notification(state: CalendarSyncState, **overrides) -> dict:
     }
 
 
-def post(path: str, body: object) -> object:
+def post(path: str, body: object) -> HttpResponseBase:
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     return Client().post(path, data, content_type="application/json")
 
@@ -268,6 +270,7 @@ def test_the_subscription_asks_again_for_the_lifetime_graph_allows(
     settings.MICROSOFT_SUBSCRIPTION_MINUTES = 20_000  # Graph allows 10,080 for events
     before = timezone.now()
     state = subscribe(seine)
+    assert state.subscription_expires_at is not None
     lifetime = state.subscription_expires_at - before
     assert dt.timedelta(minutes=10078) < lifetime <= dt.timedelta(minutes=10080)
     assert emulator_api.counters()["requests_per_endpoint"]["POST /subscriptions"] == 2
@@ -298,6 +301,8 @@ def test_renewal_moves_the_expiry_on_the_emulator(settings, seine, emulator_api)
     on_emulator = subscriptions_on(emulator_api)[state.subscription_id]
     assert renewed.subscription_id == state.subscription_id
     assert expires(on_emulator) == renewed.subscription_expires_at
+    assert renewed.subscription_expires_at is not None
+    assert state.subscription_expires_at is not None
     assert renewed.subscription_expires_at - state.subscription_expires_at > dt.timedelta(days=6)
     assert manage_subscription.call(seine.pk) == "ok"  # nothing due any more
 
@@ -356,7 +361,9 @@ def test_polling_is_only_a_safety_net_for_rooms_with_a_live_subscription(
     assert state_of(seine).next_pull_at == now + dt.timedelta(seconds=900)
     assert state_of(bastille).next_pull_at == now + dt.timedelta(seconds=60)
     # Past its expiry, a subscription notifies nothing: back to polling.
-    later = state_of(seine).subscription_expires_at + dt.timedelta(seconds=1)
+    expiry = state_of(seine).subscription_expires_at
+    assert expiry is not None
+    later = expiry + dt.timedelta(seconds=1)
     rooms_due_for_pull(later)
     assert state_of(seine).next_pull_at == later + dt.timedelta(seconds=60)
 
@@ -394,6 +401,8 @@ def test_reauthorization_required_renews_the_subscription(settings, seine, emula
     assert renewed.subscription_id == state.subscription_id
     on_emulator = subscriptions_on(emulator_api)[state.subscription_id]
     assert expires(on_emulator) == renewed.subscription_expires_at
+    assert renewed.subscription_expires_at is not None
+    assert state.subscription_expires_at is not None
     assert renewed.subscription_expires_at - state.subscription_expires_at > dt.timedelta(days=6)
     # The PATCH both renews and reauthorizes: no POST /reauthorize (the docs warn against both).
     assert not any("reauthorize" in endpoint

@@ -1,7 +1,8 @@
-"""Change notifications end to end with a real `openrooms worker`: its scheduler subscribes the
-linked room (Graph's validation request reaches the receiver over HTTPS), a meeting booked in
-Outlook is notified, the receiver queues the room's pull and the worker brings the meeting in,
-while polling a subscribed room is pushed a day away.
+"""Change notifications end to end with a real `openrooms worker`.
+
+Its scheduler subscribes the linked room (Graph's validation request reaches the receiver over
+HTTPS), a meeting booked in Outlook is notified, the receiver queues the room's pull and the
+worker brings the meeting in, while polling a subscribed room is pushed a day away.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def test_a_worker_subscribes_the_room_and_brings_notified_meetings_in(
 
     def subscribed_and_synced() -> CalendarSyncState | None:
         state = CalendarSyncState.objects.filter(link__space=seine).first()
-        live = state and state.subscription_id and state.last_full_sync_at
+        if state is None:
+            return None
+        live = state.subscription_id and state.last_full_sync_at
         # Pulls once subscribed wait a day: from now on only a notification brings changes.
         safety_net = timezone.now() + dt.timedelta(seconds=SAFETY_POLL_SECONDS / 2)
         return state if live and state.next_pull_at and state.next_pull_at > safety_net else None
