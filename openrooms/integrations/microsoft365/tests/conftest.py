@@ -25,6 +25,7 @@ from m365_emulator.server import EmulatorHandle, start_emulator
 from m365_emulator.testing import TEST_OPTIONS, wait_until
 from openrooms.accounts.models import Account, Organisation
 from openrooms.accounts.services import do_create_account
+from openrooms.bookings.placement import SpaceBookings
 from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365.graph.client import (
     Credentials,
@@ -194,3 +195,19 @@ def seine(organisation: Organisation, office: Office) -> Space:
 @pytest.fixture
 def alice(organisation: Organisation) -> Account:
     return do_create_account(organisation, email=ALICE, password=PASSWORD, name="Alice")
+
+
+@pytest.fixture
+def first_read_misses(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The first read of a placement sees none of the space's bookings, as if a writer that did
+    not queue on the space's lock had committed right after it; returns the reads made."""
+    real_load_span = SpaceBookings.load_span
+    reads: list[object] = []
+
+    def misses_the_first_time(self: SpaceBookings, times: list) -> None:
+        reads.append(times)
+        if len(reads) > 1:
+            real_load_span(self, times)
+
+    monkeypatch.setattr(SpaceBookings, "load_span", misses_the_first_time)
+    return reads
