@@ -57,7 +57,10 @@ from openrooms.jobs.leases import acquire_lease, lease_key
 from openrooms.jobs.models import WorkLease
 from openrooms.jobs.scheduler import schedule_periodic_work
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+# For the tests where the receiver (another thread) or a Graph notification reads what the test
+# wrote: it must be committed.
+THREADS_READ_THE_DATABASE = pytest.mark.django_db(transaction=True)
 
 NOTIFICATIONS = "/hooks/microsoft365/notifications/"
 LIFECYCLE = "/hooks/microsoft365/lifecycle/"
@@ -208,6 +211,7 @@ def test_an_unknown_subscription_is_refused(settings, seine):
     assert not DBTaskResult.objects.exists()
 
 
+@THREADS_READ_THE_DATABASE
 def test_many_notifications_at_once_are_answered_fast_with_one_pull_per_room(
     seine, bastille, receiver
 ):
@@ -371,6 +375,7 @@ def test_polling_is_only_a_safety_net_for_rooms_with_a_live_subscription(
 # --- notifications end to end (the emulator posts to the receiver over HTTPS) ----------------
 
 
+@THREADS_READ_THE_DATABASE
 def test_a_meeting_booked_in_outlook_reaches_the_bookings_through_the_notification(
     seine, emulator_api
 ):
@@ -388,6 +393,7 @@ def test_a_meeting_booked_in_outlook_reaches_the_bookings_through_the_notificati
     assert emulator_api.counters()["notifications_delivered"] >= 1
 
 
+@THREADS_READ_THE_DATABASE
 def test_reauthorization_required_renews_the_subscription(settings, seine, emulator_api):
     settings.MICROSOFT_SUBSCRIPTION_MINUTES = 30
     state = subscribe(seine)
@@ -409,6 +415,7 @@ def test_reauthorization_required_renews_the_subscription(settings, seine, emula
                    for endpoint in emulator_api.counters()["requests_per_endpoint"])
 
 
+@THREADS_READ_THE_DATABASE
 def test_subscription_removed_recreates_it_and_resyncs_fully(seine, emulator_api):
     state = subscribe(seine)
     pull_room_calendar.call(seine.pk)
@@ -429,6 +436,7 @@ def test_subscription_removed_recreates_it_and_resyncs_fully(seine, emulator_api
     assert handle_lifecycle_event.call(*args) == "stale"
 
 
+@THREADS_READ_THE_DATABASE
 def test_missed_pulls_the_room_now(seine, emulator_api):
     state = subscribe(seine)
     pull_room_calendar.call(seine.pk)
@@ -459,6 +467,7 @@ def test_a_lifecycle_task_waits_while_another_worker_works_on_the_subscription(s
 # --- unlink and disconnect ---------------------------------------------------------------------
 
 
+@THREADS_READ_THE_DATABASE
 def test_unlinking_a_room_deletes_its_subscription(seine, bastille, emulator_api):
     seine_state, bastille_state = subscribe(seine), subscribe(bastille)
     do_unlink_room(seine)
