@@ -442,7 +442,9 @@ def post_event(
                 if last:
                     raise
             elif failure.status is None or failure.status >= 500:
-                found = find_event_by_transaction(client, mailbox, draft)
+                found = find_event_by_transaction(
+                    client, mailbox, draft.transaction_id, draft.start, draft.end
+                )
                 if found is not None:
                     return found
                 if last:
@@ -454,13 +456,14 @@ def post_event(
 
 
 def find_event_by_transaction(
-    client: GraphClient, mailbox: str, draft: EventDraft
+    client: GraphClient, mailbox: str, transaction_id: str, start: dt.datetime, end: dt.datetime
 ) -> Event | None:
+    """The event with this transactionId between `start` and `end`, if Graph can be asked."""
     try:
-        events = client.calendar_view(mailbox, draft.start, draft.end)
+        events = client.calendar_view(mailbox, start, end)
     except GraphFailure:
         return None  # we could not look; the caller tries again, with the same transactionId
-    return next((e for e in events if e.transaction_id == draft.transaction_id), None)
+    return next((e for e in events if e.transaction_id == transaction_id), None)
 
 
 def check_room_is_free(draft: EventDraft, events: list[Event], *, moving: bool = False) -> None:
@@ -504,8 +507,9 @@ def cancel_booking_event(
     event_id = booking.graph_event_id
     if not event_id and entry_may_have_created(booking):
         # An earlier create had an uncertain answer and the booking was cancelled meanwhile.
-        draft = EventDraft("", booking.start, booking.end, str(booking.transaction_id), "", "")
-        found = find_event_by_transaction(client, entry.mailbox, draft)
+        found = find_event_by_transaction(
+            client, entry.mailbox, str(booking.transaction_id), booking.start, booking.end
+        )
         event_id = found.id if found else ""
     if not event_id:
         return "The booking was cancelled before it reached Outlook."
