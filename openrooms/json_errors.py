@@ -4,7 +4,8 @@ Both answer it alike: `{"error": {"code": ..., "message": ..., "fields": {name: 
 
 Codes: bad_request (400: the body is not JSON), unauthenticated (401), forbidden (403),
 not_found (404), method_not_allowed (405), conflict (409: the slot is taken; `conflict` names
-the booking that holds it), invalid (422: a value is refused; `fields` names it).
+the booking that holds it), cancelled (409: the booking was cancelled), invalid (422: a value
+is refused; `fields` names it).
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
+from ninja import Schema
 
-from openrooms.bookings.errors import BookingConflict, BookingError
+from openrooms.bookings.errors import BookingCancelled, BookingConflict, BookingError
+from openrooms.input_checks import BadInput
 
-
-class BadInput(ValueError):
-    """A request value that cannot be read as what it must be; `field` names it."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+# Every operation of the API may answer these: a body that is not JSON or is too large, no
+# valid token, a refused value.
+COMMON_ERROR_STATUSES = (400, 401, 413, 422)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -51,6 +49,8 @@ def answer_to(error: Exception) -> tuple[int, dict[str, Any]] | None:
         return 409, error_body("conflict", error.message, conflict={
             "booking": clash.pk, "start": clash.start.isoformat(), "end": clash.end.isoformat(),
         })
+    if isinstance(error, BookingCancelled):
+        return 409, error_body("cancelled", error.message)
     if isinstance(error, BookingError | BadInput):
         return invalid({error.field: error.message} if error.field else {}, error.message)
     if isinstance(error, ValidationError):
@@ -66,3 +66,28 @@ def refusal_response(error: Exception) -> JsonResponse:
     if answer is None:
         raise error
     return JsonResponse(answer[1], status=answer[0])
+
+
+class ConflictOut(Schema):
+    booking: int
+    start: str
+    end: str
+
+
+class ErrorDetailOut(Schema):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+    conflict: ConflictOut | None = None
+
+
+class ErrorOut(Schema):
+    """The error format above, as the OpenAPI document declares it."""
+
+    error: ErrorDetailOut
+
+
+def answers(success: dict[int, Any], *error_statuses: int) -> dict[int, Any]:
+    """An operation's `response=`: its success, the errors every operation may answer and its
+    own (403 for administrators' operations, 404 for a lookup, 409 for a taken slot)."""
+    return {**success, **dict.fromkeys((*COMMON_ERROR_STATUSES, *error_statuses), ErrorOut)}

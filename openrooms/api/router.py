@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 from ninja.security import HttpBearer
 
@@ -51,12 +51,21 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
     return response
 
 
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja's own refusals: a body that cannot be read as JSON (400)."""
+    if exc.status_code == 400:
+        return error(request, 400, "bad_request", "The request body is not JSON.")
+    return error(request, exc.status_code, "error", str(exc))
+
+
 @api.exception_handler(SchemaValidationError)
 def on_schema_error(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
     fields = {}
     for item in exc.errors:
         location = [str(part) for part in item.get("loc", []) if part not in ("body", "payload")]
-        fields[".".join(location) or "request"] = item.get("msg", "Invalid value.")
+        message = str(item.get("msg", "Invalid value."))
+        fields[".".join(location) or "request"] = message.removeprefix("Value error, ")
     status, body = invalid(fields)
     return api.create_response(request, body, status=status)
 

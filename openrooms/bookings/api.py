@@ -19,6 +19,8 @@ from openrooms.bookings.services import (
     do_move_booking,
     visible_title,
 )
+from openrooms.input_checks import Day, Instant, Text
+from openrooms.json_errors import answers
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import access_floor_by_id, access_office_by_id, access_space_by_id
 
@@ -27,15 +29,15 @@ router = Router(tags=["bookings"])
 
 class BookingIn(Schema):
     space: int
-    start: dt.datetime = Field(description="ISO 8601 with an offset, e.g. 2026-11-25T09:00:00Z")
-    end: dt.datetime
-    title: str = Field(default="", max_length=255)
+    start: Instant
+    end: Instant
+    title: Text = Field(default="", max_length=255)
 
 
 class BookingChange(Schema):
-    start: dt.datetime
-    end: dt.datetime
-    title: str | None = Field(default=None, max_length=255)
+    start: Instant
+    end: Instant
+    title: Text | None = Field(default=None, max_length=255)
 
 
 class BookingOut(Schema):
@@ -55,8 +57,8 @@ class BookingOut(Schema):
 
 class BookingFilter(Schema):
     mine: bool = False
-    from_: dt.datetime | None = Field(default=None, alias="from")
-    to: dt.datetime | None = None
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
     space: int | None = None
 
 
@@ -84,7 +86,7 @@ class AvailabilityOut(Schema):
     spaces: list[SpaceAvailabilityOut]
 
 
-@router.get("/bookings", response=list[BookingOut])
+@router.get("/bookings", response=answers({200: list[BookingOut]}, 404))
 def list_bookings(request: SignedInRequest, filters: Query[BookingFilter]):
     bookings = bookings_of(request.user.organisation).filter(status=Booking.Status.CONFIRMED)
     if filters.mine:
@@ -99,7 +101,7 @@ def list_bookings(request: SignedInRequest, filters: Query[BookingFilter]):
     return bookings.order_by("start")[:1000]
 
 
-@router.post("/bookings", response={201: BookingOut})
+@router.post("/bookings", response=answers({201: BookingOut}, 404, 409))
 def create_booking(request: SignedInRequest, payload: BookingIn):
     space = access_space_by_id(request.user.organisation, payload.space)
     booking = do_book(
@@ -108,12 +110,14 @@ def create_booking(request: SignedInRequest, payload: BookingIn):
     return Status(201, booking)
 
 
-@router.get("/bookings/{booking_id}", response=BookingOut)
+@router.get("/bookings/{booking_id}", response=answers({200: BookingOut}, 404))
 def get_booking(request: SignedInRequest, booking_id: int):
     return access_booking_by_id(request.user.organisation, booking_id)
 
 
-@router.patch("/bookings/{booking_id}", response=BookingOut)
+@router.patch(
+    "/bookings/{booking_id}", response=answers({200: BookingOut}, 403, 404, 409)
+)
 def move_booking(request: SignedInRequest, booking_id: int, payload: BookingChange):
     booking = access_booking_by_id(request.user.organisation, booking_id)
     return do_move_booking(
@@ -121,18 +125,18 @@ def move_booking(request: SignedInRequest, booking_id: int, payload: BookingChan
     )
 
 
-@router.delete("/bookings/{booking_id}", response={204: None})
+@router.delete("/bookings/{booking_id}", response=answers({204: None}, 403, 404))
 def cancel_booking(request: SignedInRequest, booking_id: int):
     booking = access_booking_by_id(request.user.organisation, booking_id)
     do_cancel_booking(booking, acting=request.user)
     return Status(204, None)
 
 
-@router.get("/availability", response=AvailabilityOut)
+@router.get("/availability", response=answers({200: AvailabilityOut}, 404))
 def get_availability(
     request: SignedInRequest,
     office: int,
-    date: dt.date,
+    date: Day,
     kind: Space.Kind | None = None,
     floor: int | None = None,
 ):

@@ -32,6 +32,10 @@ class SpaceNotBookable(BookingError):
     pass
 
 
+class BookingCancelled(BookingError):
+    """The booking was cancelled: it can no longer change (a 409, not a bad value)."""
+
+
 class BookingConflict(BookingError):
     """The slot is held by another confirmed booking (`conflicting`)."""
 

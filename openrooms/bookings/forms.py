@@ -8,8 +8,10 @@ from typing import Any
 
 from django import forms
 
+from openrooms.forms import TextChecks
 
-class BookingForm(forms.Form):
+
+class BookingForm(TextChecks, forms.Form):
     """A slot typed in the office's time zone; `start_at` and `end_at` are the aware instants."""
 
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from openrooms.accounts.models import Account, Organisation
 from openrooms.bookings.errors import (
+    BookingCancelled,
     InvalidBookingTime,
     OutsideBookingWindow,
     SpaceNotBookable,
@@ -151,7 +152,7 @@ def do_move_booking(
 ) -> Booking:
     check_can_change(booking, acting)
     if not booking.is_active:
-        raise InvalidBookingTime("A cancelled booking cannot be changed.")
+        raise BookingCancelled("A cancelled booking cannot be changed.")
     check_booking_times(booking.space.office.organisation, start, end, now=now or timezone.now())
     with transaction.atomic():
         freed = (booking.start, booking.end)

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from openrooms import input_checks
 from openrooms.accounts.requests import SignedInRequest
 from openrooms.bookings.availability import availability, availability_of_space
 from openrooms.bookings.errors import BookingConflict, BookingError
@@ -34,6 +35,7 @@ from openrooms.bookings.services import (
     upcoming_bookings_of,
 )
 from openrooms.bookings.timeline import CELL, Row, hours, timeline_row
+from openrooms.input_checks import BadInput
 from openrooms.spaces.models import Office, Space
 from openrooms.spaces.office_choice import chosen_office
 from openrooms.spaces.office_time import day_bounds, now_in, today_in
@@ -49,9 +51,11 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 def parse_day(value: str | None, office: Office) -> dt.date:
+    """The day a page shows: the one asked for, or today when it is not a day the product holds
+    (a page is never refused for a stale or hand-edited link)."""
     try:
-        return dt.date.fromisoformat(value or "")
-    except ValueError:
+        return input_checks.parse_day(value or "")
+    except BadInput:
         return today_in(office)
 
 

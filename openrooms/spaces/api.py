@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.core.exceptions import PermissionDenied
 from ninja import Field, Router, Schema, Status
 
 from openrooms.accounts.requests import SignedInRequest
+from openrooms.input_checks import Text
+from openrooms.json_errors import answers
 from openrooms.spaces.models import Space
 from openrooms.spaces.services import (
     access_floor_by_id,
@@ -26,9 +30,9 @@ def require_admin(request: SignedInRequest) -> None:
 
 
 class OfficeIn(Schema):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = ""
-    timezone: str = "UTC"
+    name: Text = Field(min_length=1, max_length=200)
+    address: Text = Field(default="", max_length=2000)
+    timezone: Text = Field(default="UTC", max_length=64)
 
 
 class OfficeOut(Schema):
@@ -41,9 +45,9 @@ class OfficeOut(Schema):
 class SpaceIn(Schema):
     office: int
     kind: Space.Kind
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     capacity: int = Field(default=1, ge=1, le=10_000)
-    amenities: list[str] = []
+    amenities: list[Annotated[Text, Field(max_length=100)]] = Field(default=[], max_length=50)
     bookable: bool = True
     floor: int | None = None
 
@@ -61,23 +65,23 @@ class SpaceOut(Schema):
     plan_y: float | None
 
 
-@router.get("/offices", response=list[OfficeOut])
+@router.get("/offices", response=answers({200: list[OfficeOut]}))
 def list_offices(request: SignedInRequest):
     return offices_of(request.user.organisation)
 
 
-@router.post("/offices", response={201: OfficeOut})
+@router.post("/offices", response=answers({201: OfficeOut}, 403))
 def create_office(request: SignedInRequest, payload: OfficeIn):
     require_admin(request)
     return Status(201, do_create_office(request.user.organisation, **payload.dict()))
 
 
-@router.get("/offices/{office_id}", response=OfficeOut)
+@router.get("/offices/{office_id}", response=answers({200: OfficeOut}, 404))
 def get_office(request: SignedInRequest, office_id: int):
     return access_office_by_id(request.user.organisation, office_id)
 
 
-@router.get("/spaces", response=list[SpaceOut])
+@router.get("/spaces", response=answers({200: list[SpaceOut]}, 404))
 def list_spaces(
     request: SignedInRequest, office: int | None = None, kind: Space.Kind | None = None
 ):
@@ -89,7 +93,7 @@ def list_spaces(
     return spaces
 
 
-@router.post("/spaces", response={201: SpaceOut})
+@router.post("/spaces", response=answers({201: SpaceOut}, 403, 404))
 def create_space(request: SignedInRequest, payload: SpaceIn):
     require_admin(request)
     organisation = request.user.organisation
@@ -100,6 +104,6 @@ def create_space(request: SignedInRequest, payload: SpaceIn):
     return Status(201, do_create_space(office, floor=floor, **fields))
 
 
-@router.get("/spaces/{space_id}", response=SpaceOut)
+@router.get("/spaces/{space_id}", response=answers({200: SpaceOut}, 404))
 def get_space(request: SignedInRequest, space_id: int):
     return access_space_by_id(request.user.organisation, space_id)

@@ -9,6 +9,7 @@ from typing import Any, cast
 from django import forms
 from django.core.validators import MinValueValidator
 
+from openrooms.forms import TextChecks
 from openrooms.spaces.models import Floor, Office, Space
 
 
@@ -20,7 +21,7 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in names]
 
 
-class OfficeForm(forms.ModelForm):
+class OfficeForm(TextChecks, forms.ModelForm):
     timezone = forms.ChoiceField(
         label="Time zone",
         choices=timezone_choices,
@@ -33,7 +34,7 @@ class OfficeForm(forms.ModelForm):
         widgets = {"address": forms.Textarea(attrs={"rows": 3})}
 
 
-class FloorForm(forms.ModelForm):
+class FloorForm(TextChecks, forms.ModelForm):
     class Meta:
         model = Floor
         fields = ["name", "order"]
@@ -56,7 +57,7 @@ class AmenitiesField(forms.CharField):
         return list(seen)
 
 
-class SpaceForm(forms.ModelForm):
+class SpaceForm(TextChecks, forms.ModelForm):
     amenities = AmenitiesField(
         required=False, help_text="Separated by commas, e.g. screen, video, whiteboard."
     )

@@ -47,7 +47,10 @@ class Floor(models.Model):
 
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="floors")
     name = models.CharField(max_length=100)
-    order = models.IntegerField(default=0, help_text="Floors are listed in this order.")
+    order = models.IntegerField(
+        default=0, help_text="Floors are listed in this order.",
+        validators=[MinValueValidator(-1000), MaxValueValidator(1000)],
+    )
     # Validated by spaces.plans (PNG, JPEG or WebP, size and pixel caps) before it is stored.
     plan_image = models.FileField(upload_to=plan_image_path, blank=True, max_length=255)
     plan_width = models.PositiveIntegerField(null=True, blank=True)

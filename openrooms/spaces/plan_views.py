@@ -35,7 +35,8 @@ from openrooms.accounts.decorators import check_admin
 from openrooms.accounts.requests import SignedInRequest
 from openrooms.bookings.availability import SpaceAvailability, availability
 from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, desk_day, do_book
-from openrooms.json_errors import BadInput, error_response, refusal_response
+from openrooms.input_checks import BadInput, parse_day, text_problem
+from openrooms.json_errors import error_response, refusal_response
 from openrooms.spaces.models import Floor, Office, Space
 from openrooms.spaces.office_choice import chosen_office
 from openrooms.spaces.office_time import at_office, now_in
@@ -69,11 +70,25 @@ def json_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
         if not isinstance(payload, dict):
             return error_response(400, "bad_request", "The request body must be a JSON object.")
         try:
+            refuse_control_characters(payload)
             return view(request, payload, *args, **kwargs)
         except Exception as error:
             return refusal_response(error)
 
     return wrapper
+
+
+def refuse_control_characters(value: Any, field: str = "request") -> None:
+    """Every string of the body, however deep, checked before any view reads it."""
+    if isinstance(value, str) and text_problem(value):
+        raise BadInput(str(text_problem(value)), field=field)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_control_characters(key, field)
+            refuse_control_characters(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            refuse_control_characters(item, field)
 
 
 def fraction(payload: dict[str, Any], name: str) -> float:
@@ -288,7 +303,7 @@ def parse_range(
     office: Office, date_text: str, start_text: str, end_text: str
 ) -> tuple[dt.date, dt.datetime, dt.datetime]:
     """The day and the UTC range of the plan's time inputs, read in the office's time zone."""
-    day = parse_date(date_text)
+    day = parse_day(date_text)
     try:
         start_time = dt.time.fromisoformat(start_text)
         end_time = dt.time.fromisoformat(end_text)
@@ -298,13 +313,6 @@ def parse_range(
     if end <= start:
         raise BadInput("The end time must be after the start time.", field="end")
     return day, start, end
-
-
-def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise BadInput("The date must look like 2026-03-31.", field="date") from None
 
 
 def default_range(office: Office) -> tuple[dt.date, dt.time, dt.time]:
@@ -421,7 +429,7 @@ def plan_book(request: SignedInRequest, payload: dict[str, Any], floor_id: int) 
     office = floor.office
     date_text = str(payload.get("date", ""))
     if payload.get("whole_day") and space.kind == Space.Kind.DESK:
-        start, end = desk_day(office, parse_date(date_text), now=timezone.now())
+        start, end = desk_day(office, parse_day(date_text), now=timezone.now())
     else:
         _, start, end = parse_range(
             office, date_text, str(payload.get("start", "")), str(payload.get("end", ""))

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from openrooms.forms import TextChecks
 from openrooms.integrations.microsoft365.models import Connection
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -26,7 +27,7 @@ def check_guid(value: str, what: str) -> str:
     return value.lower()
 
 
-class ConnectionForm(forms.Form):
+class ConnectionForm(TextChecks, forms.Form):
     client_id = forms.CharField(
         label="Client ID",
         help_text="The Application (client) ID on your app's Overview page in the Azure portal.",
@@ -112,7 +113,7 @@ class ConnectionForm(forms.Form):
         return secret
 
 
-class AddRoomForm(forms.Form):
+class AddRoomForm(TextChecks, forms.Form):
     mailbox = forms.EmailField(
         label="Room mailbox address",
         help_text="For a room that Microsoft 365 does not list yet: its calendar is opened to "

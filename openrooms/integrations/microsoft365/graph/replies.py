@@ -9,12 +9,26 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from openrooms.input_checks import CONTROL_CHARACTER
 
 
 class GraphModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def without_control_characters(cls, value: Any) -> Any:
+        """Outlook lets a subject or a name carry control characters (a NUL, which PostgreSQL
+        refuses to store); they are dropped here rather than the meeting refused."""
+        if isinstance(value, str):
+            return CONTROL_CHARACTER.sub("", value)
+        if isinstance(value, list):
+            return [CONTROL_CHARACTER.sub("", item) if isinstance(item, str) else item
+                    for item in value]
+        return value
 
 
 class EmailAddress(GraphModel):
