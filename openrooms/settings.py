@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "openrooms.middleware.RequestSizeCapMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "openrooms.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,8 +147,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "name"]},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -182,9 +188,16 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+# Behind a reverse proxy (BEHIND_PROXY): it terminates HTTPS and says so in X-Forwarded-Proto,
+# and appends the client's address to X-Forwarded-For (sign-in throttling counts by it).
+BEHIND_PROXY = env_bool("BEHIND_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+# HSTS (sent on HTTPS answers only): a year by default once the app is served over HTTPS, by
+# itself or behind a proxy that says so; never for the plain-HTTP demo. 0 turns it off.
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", "0" if INSECURE_HTTP else str(365 * 24 * 3600))
+)
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -238,6 +251,11 @@ MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS = float(
 
 # Plan images: size and pixel caps (a decompression bomb is refused before decoding).
 PLAN_IMAGE_MAX_BYTES = int(os.environ.get("PLAN_IMAGE_MAX_BYTES", str(10 * 1024 * 1024)))
+# Request bodies (openrooms.middleware.RequestSizeCapMiddleware, from Content-Length, before
+# anything reads them): a multipart upload holds one plan image and the form around it; any
+# other body (JSON for the API and the plan, a form, Graph's notifications) is far smaller.
+UPLOAD_MAX_BYTES = PLAN_IMAGE_MAX_BYTES + 256 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("REQUEST_MAX_BYTES", str(1024 * 1024)))
 PLAN_IMAGE_MAX_PIXELS = int(os.environ.get("PLAN_IMAGE_MAX_PIXELS", str(40_000_000)))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

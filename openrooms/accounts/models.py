@@ -7,7 +7,9 @@ import zoneinfo
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 
 def validate_timezone(value: str) -> None:
@@ -21,11 +23,14 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Capped alike on both engines (their integer ranges differ) and well inside date arithmetic.
     max_booking_minutes = models.PositiveIntegerField(
-        default=12 * 60, help_text="The longest booking a member may make."
+        default=12 * 60, help_text="The longest booking a member may make.",
+        validators=[MaxValueValidator(31 * 24 * 60)],
     )
     max_days_ahead = models.PositiveIntegerField(
-        default=90, help_text="How far ahead a booking may start."
+        default=90, help_text="How far ahead a booking may start.",
+        validators=[MaxValueValidator(10 * 366)],
     )
     show_meeting_subjects = models.BooleanField(
         default=False,
@@ -37,16 +42,25 @@ class Organisation(models.Model):
         return self.name
 
 
+def normalised_email(email: str) -> str:
+    """E-mail addresses compare without case (as every mail system treats them in practice):
+    stored, looked up and signed in with lower case."""
+    return email.strip().lower()
+
+
 class AccountManager(BaseUserManager["Account"]):
     use_in_migrations = True
 
     def create_user(
         self, email: str, password: str | None = None, **fields: object
     ) -> Account:
-        account = self.model(email=self.normalize_email(email).lower(), **fields)
+        account = self.model(email=normalised_email(email), **fields)
         account.set_password(password)
         account.save(using=self._db)
         return account
+
+    def get_by_natural_key(self, username: str | None) -> Account:
+        return self.get(email=normalised_email(username or ""))
 
 
 class Account(AbstractBaseUser):
@@ -70,6 +84,9 @@ class Account(AbstractBaseUser):
 
     class Meta:
         ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="account_email_unique_ignoring_case"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.email
@@ -109,3 +126,16 @@ class ApiToken(models.Model):
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SignInThrottle(models.Model):
+    """Failed sign-ins counted for one key (an account's e-mail or a client address); see
+    accounts.sign_in."""
+
+    key = models.CharField(max_length=300, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    counting_since = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures} failures"

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from openrooms.accounts.models import Account, ApiToken, Organisation
+from openrooms.accounts.models import Account, ApiToken, Organisation, normalised_email
 from openrooms.spaces.services import get_or_404
 
 
@@ -38,7 +38,7 @@ def do_create_account(
     role: str = Account.Role.MEMBER,
     name: str = "",
 ) -> Account:
-    email = email.strip().lower()
+    email = normalised_email(email)
     if Account.objects.filter(email=email).exists():
         raise ValidationError({"email": "An account with this email address already exists."})
     if role not in Account.Role.values:

@@ -28,7 +28,7 @@ from openrooms.spaces.services import (
 SLUG = "demo"
 ADMIN_EMAIL = "admin@demo.openrooms.test"
 MEMBER_EMAIL = "member@demo.openrooms.test"
-PASSWORD = "openrooms-demo"  # noqa: S105 - the demo prints it; it guards nothing real
+PASSWORD = "book-a-desk-today"  # noqa: S105 - the demo prints it; it guards nothing real
 ROOMS = [("Boardroom", 12, ["screen", "video"]), ("Focus", 2, []), ("Studio", 6, ["screen"]),
          ("Garden", 8, ["video", "whiteboard"])]
 DESKS = 10

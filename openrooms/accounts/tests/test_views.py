@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.test import Client
 
 from openrooms.accounts.models import Account, ApiToken
@@ -93,6 +94,27 @@ def test_a_weak_initial_password_is_a_field_error(admin_client):
     assert response.status_code == 400
     assert "too common" in response.content.decode()
     assert not Account.objects.filter(email="weak@acme.test").exists()
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("nina.new@acme.test", "too similar to the email"),
+        ("Nina Newcomer7", "too similar to the name"),
+        ("4815162342", "entirely numeric"),
+    ],
+)
+def test_a_password_like_the_email_or_name_or_only_digits_is_refused(
+    admin_client, password, says
+):
+    response = admin_client.post(
+        "/settings/members/invite/",
+        {"email": "nina.new@acme.test", "name": "Nina Newcomer", "role": "member",
+         "password": password},
+    )
+    assert response.status_code == 400
+    assert says in response.content.decode()
+    assert not Account.objects.filter(email="nina.new@acme.test").exists()
 
 
 def test_admin_changes_a_members_role(admin_client, member):
