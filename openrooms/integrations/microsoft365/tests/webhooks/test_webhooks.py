@@ -12,6 +12,7 @@ import json
 import ssl
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -133,11 +134,58 @@ def test_the_validation_handshake_echoes_the_decoded_token_as_plain_text(path):
     assert response.content.decode() == token
 
 
-def test_the_handshake_answers_markup_escaped():
-    response = Client().post(f"{NOTIFICATIONS}?validationToken=%3Cscript%3E", "",
+def test_the_handshake_echoes_the_token_exactly_never_encoded():
+    # Graph fails the validation of a token that comes back encoded; plain text with nosniff
+    # is what keeps a browser from reading markup in it.
+    response = Client().post(f"{NOTIFICATIONS}?validationToken=%3Cb%3E%26%22%27", "",
                              content_type="text/plain")
-    assert response.content == b"&lt;script&gt;"
+    assert response.content == b"<b>&\"'"
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def forged_body(count: int) -> bytes:
+    """`count` notifications naming unknown subscriptions, 80 bytes each."""
+    item = '{"subscriptionId":"00000000-0000-0000-0000-%012d","clientState":"guess"}'
+    return ('{"value":[' + ",".join(item % number for number in range(count)) + "]}").encode()
+
+
+def timed_post(path: str, body: bytes) -> tuple[Any, float]:
+    client = Client()
+    started = time.perf_counter()
+    response = client.post(path, body, content_type="application/json")
+    return response, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("path", [NOTIFICATIONS, LIFECYCLE])
+def test_a_forged_two_megabyte_body_is_refused_unread_in_milliseconds(path, seine):
+    subscribe(seine)
+    drop_queued_tasks()
+    body = forged_body(26_500)
+    assert len(body) > 2 * 1024 * 1024
+    timed_post(path, b"{}")  # the first request pays for loading the URLconf
+    response, seconds = timed_post(path, body)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert seconds < 0.1, seconds
+    assert not DBTaskResult.objects.exists()
+
+
+def test_the_largest_forged_batch_read_is_refused_with_one_query(
+    seine, django_assert_max_num_queries
+):
+    subscribe(seine)
+    drop_queued_tasks()
+    body = forged_body(13_000)  # just under the cap: more notifications than a batch holds
+    assert len(body) < 1024 * 1024
+    timed_post(NOTIFICATIONS, b"{}")
+    assert timed_post(NOTIFICATIONS, body)[0].status_code == 400
+    batch = forged_body(1000)  # the most a batch may name
+    with django_assert_max_num_queries(1):
+        response, seconds = timed_post(NOTIFICATIONS, batch)
+    assert response.status_code == 403
+    assert seconds < 0.1, seconds
+    assert not DBTaskResult.objects.exists()
 
 
 @pytest.mark.parametrize("path", [NOTIFICATIONS, LIFECYCLE])
