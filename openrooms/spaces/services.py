@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
@@ -100,6 +100,7 @@ def do_replace_plan_image(floor: Floor, upload: UploadedFile) -> PlanImage:
     """Checks `upload` (PlanImageError if it may not be a plan) and makes it the floor's plan.
 
     Positions are fractions of the image, so every icon stays where it was on the new image.
+    What is stored is the checked image encoded again (spaces.plans), never the upload's bytes.
     The file goes through the field's storage (object storage in some deployments); the old
     file is deleted only once the new one is committed.
     """
@@ -108,7 +109,7 @@ def do_replace_plan_image(floor: Floor, upload: UploadedFile) -> PlanImage:
     old_name = floor.plan_image.name if floor.plan_image else ""
     storage = floor.plan_image.storage
     with transaction.atomic():
-        floor.plan_image.save(checked.storage_name(), File(upload.file), save=False)
+        floor.plan_image.save(checked.storage_name(), ContentFile(checked.content), save=False)
         new_name = floor.plan_image.name
         floor.plan_width, floor.plan_height = checked.width, checked.height
         try:

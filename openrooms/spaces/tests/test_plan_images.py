@@ -8,7 +8,8 @@ import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image, ImageFile
+from django.urls import reverse
+from PIL import Image, ImageFile, PngImagePlugin
 from pytest_django import Settings
 
 from openrooms.spaces.plans import PlanImage, PlanImageError, check_plan_image
@@ -139,3 +140,84 @@ def test_it_refuses_a_truncated_image() -> None:
     content = image_bytes("PNG", (200, 200), noise=True)
     with pytest.raises(PlanImageError, match="could not be read"):
         check("plan.png", content[: len(content) // 2])
+
+
+# What is stored: the pixels encoded again, upright, without the file's metadata.
+
+GPS_IFD, ARTIST, ORIENTATION = 0x8825, 0x013B, 0x0112
+
+
+def jpeg_with_gps(size: tuple[int, int] = (200, 100), orientation: int = 1) -> bytes:
+    image = Image.effect_noise(size, 60).convert("RGB")
+    exif = Image.Exif()
+    exif[ARTIST] = "Alice Example"
+    exif[ORIENTATION] = orientation
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 7.0)})
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif, comment=b"taken at home")
+    return buffer.getvalue()
+
+
+def test_a_jpeg_is_stored_without_its_exif_gps_or_comment() -> None:
+    original = jpeg_with_gps()
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS_IFD)  # the input has it
+    stored = Image.open(io.BytesIO(check("plan.jpg", original).content))
+    assert dict(stored.getexif()) == {}
+    assert "comment" not in stored.info and "exif" not in stored.info
+    assert b"Alice Example" not in check("plan.jpg", original).content
+
+
+def test_the_exif_orientation_is_applied_before_it_is_dropped() -> None:
+    # Orientation 6: the camera was turned; the picture is shown rotated 90° clockwise.
+    checked = check("plan.jpg", jpeg_with_gps((200, 100), orientation=6))
+    assert (checked.width, checked.height) == (100, 200)
+    assert Image.open(io.BytesIO(checked.content)).size == (100, 200)
+
+
+def test_a_png_is_stored_without_its_text_chunks_and_keeps_transparency() -> None:
+    image = Image.new("RGBA", (120, 80), (255, 0, 0, 0))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Alice Example")
+    info.add_itxt("Location", "48.85 N, 2.35 E")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", pnginfo=info)
+    stored = Image.open(io.BytesIO(check("plan.png", buffer.getvalue()).content))
+    assert "Author" not in stored.info and "Location" not in stored.info
+    assert stored.mode == "RGBA" and stored.getpixel((0, 0)) == (255, 0, 0, 0)
+
+
+def test_a_palette_png_keeps_its_colours() -> None:
+    image = Image.new("P", (50, 50))
+    image.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    image.paste(1, (0, 0, 25, 50))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", transparency=0)
+    stored = Image.open(io.BytesIO(check("plan.png", buffer.getvalue()).content))
+    assert stored.convert("RGBA").getpixel((0, 0)) == (10, 200, 30, 255)
+    assert stored.convert("RGBA").getpixel((40, 0)) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("size", [(200_000, 1), (1, 5000), (2100, 100)])
+def test_an_image_far_longer_than_wide_is_not_a_plan(size: tuple[int, int]) -> None:
+    with pytest.raises(PlanImageError, match="more than 20 times the other"):
+        check("strip.png", png(size))
+
+
+def test_twenty_to_one_is_still_a_plan() -> None:
+    assert check("wide.png", png((2000, 100))).width == 2000
+
+
+def test_an_uploaded_jpeg_with_gps_is_served_to_members_without_it(
+    admin_client, member_client, floor, settings: Settings, tmp_path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    original = jpeg_with_gps()
+    response = admin_client.post(
+        reverse("plan_image_upload", args=[floor.office_id, floor.pk]),
+        {"image": upload("plan.jpg", original, "image/jpeg")}, follow=True,
+    )
+    assert response.status_code == 200
+    served = b"".join(member_client.get(reverse("plan_image", args=[floor.pk])).streaming_content)
+    assert served != original
+    assert dict(Image.open(io.BytesIO(served)).getexif()) == {}
+    assert b"Alice Example" not in served
