@@ -103,6 +103,10 @@ class GraphApi:
             ("GET", r"/places/microsoft\.graph\.roomlist", self.list_room_lists),
             ("GET", r"/places/(?P<list>[^/]+)/microsoft\.graph\.roomlist/rooms",
              self.list_rooms_in_list),
+            ("GET", r"/places/(?P<place>[^/]+)", self.get_place),
+            ("GET", r"/users/(?P<user>[^/]+)/mailboxSettings", self.get_mailbox_settings),
+            ("GET", r"/users/(?P<user>[^/]+)/mailboxSettings/(?P<setting>[^/]+)",
+             self.get_mailbox_setting),
             ("GET", mbox + r"/calendarView", self.calendar_view),
             ("GET", mbox + r"/calendarView/delta", self.calendar_view_delta),
             ("GET", mbox + r"/events", self.list_events),
@@ -217,6 +221,64 @@ class GraphApi:
         return self._list(request, self._rooms(room_list["emailAddress"]),
                           f"places('{room_list['emailAddress']}')/microsoft.graph.roomlist/rooms",
                           self.options.places_page_size)
+
+    def get_place(self, request: Request, caller: Caller, match: re.Match) -> Response:
+        """Get place: a room or a room list, by its id or its e-mail address."""
+        _exchange_role(caller, "Place.Read.All", "Place.ReadWrite.All")
+        key = unquote(match["place"]).lower()
+        place = next((room for room in self._rooms()
+                      if key in (str(room.get("id", "")).lower(),
+                                 str(room.get("emailAddress", "")).lower())), None)
+        if place is None:
+            place = next(({"@odata.type": "#microsoft.graph.roomList", **rl}
+                          for rl in self.tenant.room_lists
+                          if key in (rl["id"].lower(), rl["emailAddress"].lower())), None)
+        if place is None:
+            raise GraphError(404, "ErrorItemNotFound",
+                             "The specified object was not found in the store.")
+        body = apply_list_query([place], request.query, page_size=1)[0][0]
+        return Response.json(200, {"@odata.context": f"{GRAPH_CONTEXT}#places/$entity", **body})
+
+    # -- mailbox settings --------------------------------------------------------------------
+    def _mailbox_settings(self, caller: Caller, key: str) -> dict[str, Any]:
+        mailbox = self.tenant.mailbox(unquote(key))
+        if mailbox is None:
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{unquote(key)}' is "
+                                                      "invalid.")
+        if not caller.roles.intersection(("MailboxSettings.Read", "MailboxSettings.ReadWrite")):
+            if caller.app.room_mailboxes_only and not mailbox.is_room:
+                # Outside the app's management scope, as for its calendars.
+                raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
+            if not caller.app.room_mailboxes_only:
+                raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+        if mailbox.on_premises:
+            raise GraphError(404, "MailboxNotEnabledForRESTAPI",
+                             "REST API is not yet supported for this mailbox.")
+        return {
+            "archiveFolder": None, "timeZone": "UTC", "dateFormat": "yyyy-MM-dd",
+            "timeFormat": "HH:mm", "delegateMeetingMessageDeliveryOptions":
+                "sendToDelegateOnly",
+            "userPurpose": "room" if mailbox.is_room else "user",
+            "language": {"locale": "en-US", "displayName": "English (United States)"},
+        }
+
+    def get_mailbox_settings(self, request: Request, caller: Caller, match: re.Match) -> Response:
+        settings = self._mailbox_settings(caller, match["user"])
+        select = request.query.get("$select")
+        if select:
+            wanted = {name.strip().lower() for name in select.split(",")}
+            settings = {k: v for k, v in settings.items() if k.lower() in wanted}
+        context = f"{GRAPH_CONTEXT}#users('{unquote(match['user'])}')/mailboxSettings"
+        return Response.json(200, {"@odata.context": context, **settings})
+
+    def get_mailbox_setting(self, request: Request, caller: Caller, match: re.Match) -> Response:
+        settings = self._mailbox_settings(caller, match["user"])
+        name = next((k for k in settings if k.lower() == match["setting"].lower()), None)
+        if name is None:
+            raise GraphError(400, "BadRequest",
+                             f"Resource not found for the segment '{match['setting']}'.")
+        context = f"{GRAPH_CONTEXT}#users('{unquote(match['user'])}')/mailboxSettings/{name}"
+        return Response.json(200, {"@odata.context": context, "value": settings[name]})
 
     def _list(self, request: Request, items: list[dict[str, Any]], context: str,
               page_size: int, *, select_id: bool = True) -> Response:

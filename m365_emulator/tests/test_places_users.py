@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from m365_emulator.tests.conftest import graph_client, token_for
+
 ROOM_FIELDS = {"id", "emailAddress", "displayName", "address", "geoCoordinates", "phone",
                "nickname", "label", "capacity", "building", "floorNumber", "floorLabel",
                "isWheelChairAccessible", "bookingType", "tags", "audioDeviceName",
@@ -85,3 +87,45 @@ def test_room_appears_in_places_once_published(graph, control):
     rooms = graph.get("/places/microsoft.graph.room",
                       params={"$filter": f"emailAddress eq '{new_room}'"}).json()["value"]
     assert [r["emailAddress"] for r in rooms] == [new_room]
+
+
+def test_get_place_by_address_or_id_answers_its_type(graph):
+    room = graph.get("/places/paris-seine@contoso.onmicrosoft.com")
+    assert room.status_code == 200
+    assert room.json()["@odata.type"] == "#microsoft.graph.room"
+    assert room.json()["emailAddress"] == "paris-seine@contoso.onmicrosoft.com"
+    by_id = graph.get(f"/places/{room.json()['id']}").json()
+    assert by_id["emailAddress"] == room.json()["emailAddress"]
+    room_list = graph.get("/places/paris-rooms@contoso.onmicrosoft.com").json()
+    assert room_list["@odata.type"] == "#microsoft.graph.roomList"
+
+
+def test_a_persons_mailbox_is_no_place(graph):
+    answer = graph.get("/places/alice@contoso.onmicrosoft.com")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "ErrorItemNotFound"
+
+
+def test_mailbox_settings_say_what_a_mailbox_is_for(graph):
+    for address, purpose in (("alice@contoso.onmicrosoft.com", "user"),
+                             ("paris-newroom@contoso.onmicrosoft.com", "room")):
+        answer = graph.get(f"/users/{address}/mailboxSettings/userPurpose")
+        assert answer.status_code == 200
+        assert answer.json()["value"] == purpose
+        assert answer.json()["@odata.context"].endswith("/mailboxSettings/userPurpose")
+        whole = graph.get(f"/users/{address}/mailboxSettings", params={"$select": "userPurpose"})
+        assert set(whole.json()) == {"@odata.context", "userPurpose"}
+
+
+def test_an_on_premises_mailbox_has_no_settings_through_graph(graph):
+    answer = graph.get("/users/david.onprem@contoso.onmicrosoft.com/mailboxSettings/userPurpose")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "MailboxNotEnabledForRESTAPI"
+
+
+def test_mailbox_settings_need_the_mailbox_settings_permission(config):
+    token = token_for(config, "openrooms-no-calendar-consent")
+    with graph_client(config, token) as graph:
+        answer = graph.get("/users/alice@contoso.onmicrosoft.com/mailboxSettings/userPurpose")
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "ErrorAccessDenied"

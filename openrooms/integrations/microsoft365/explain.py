@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from openrooms.integrations.microsoft365.graph.client import GraphClient
-from openrooms.integrations.microsoft365.graph.failures import GraphFailure, TokenFailure
+from openrooms.integrations.microsoft365.graph.failures import (
+    GraphFailure,
+    TokenFailure,
+    is_on_premises,
+)
 
 CONSENT_STEPS = (
     "In the Azure portal open App registrations → your app → API permissions. If {permission} "
@@ -34,6 +38,10 @@ RBAC_SCOPE_STEPS = (
 )
 
 
+HYBRID_FIX = (
+    "Hybrid deployments are not supported: Microsoft Graph can only book rooms whose mailboxes "
+    "are in Exchange Online. Move the room mailbox to Exchange Online, then add it again."
+)
 UNREADABLE_KEY_FIX = (
     "The installation's encryption keys changed since the secret was saved. Enter the client "
     "secret again on the Office 365 page and save."
@@ -114,12 +122,9 @@ def explain_graph_failure(
             f"The app has no admin consent for the application permission {permission}.",
             CONSENT_STEPS.format(permission=permission),
         )
-    if failure.code == "MailboxNotEnabledForRESTAPI" or "on-premise" in failure.message.lower():
+    if is_on_premises(failure):
         return StepResult(
-            False, title,
-            f"The mailbox {mailbox} is hosted in on-premises Exchange.",
-            "Hybrid deployments are not supported: Microsoft Graph can only book rooms whose "
-            "mailboxes are in Exchange Online. Move the room mailbox to Exchange Online.",
+            False, title, f"The mailbox {mailbox} is hosted in on-premises Exchange.", HYBRID_FIX
         )
     if failure.status == 404 and mailbox:
         return StepResult(

@@ -1,6 +1,8 @@
 """The tenant's rooms: listing them from Places, importing them as room spaces, unlinking one.
 
-Rooms are imported again to refresh their details, and one can be added by its mailbox."""
+Rooms are imported again to refresh their details, and one can be added by its mailbox. Only
+rooms become rooms: a person's mailbox would show its owner's calendar to every member, and an
+on-premises (hybrid) mailbox cannot be reached through Graph at all, so both are refused."""
 
 from __future__ import annotations
 
@@ -12,13 +14,18 @@ from django.utils import timezone
 
 from openrooms.accounts.models import Organisation
 from openrooms.integrations.microsoft365.explain import (
+    HYBRID_FIX,
     StepResult,
     explain_graph_failure,
     explain_token_failure,
 )
 from openrooms.integrations.microsoft365.graph.client import GraphClient
-from openrooms.integrations.microsoft365.graph.failures import GraphFailure, TokenFailure
-from openrooms.integrations.microsoft365.graph.replies import Room
+from openrooms.integrations.microsoft365.graph.failures import (
+    GraphFailure,
+    TokenFailure,
+    is_on_premises,
+)
+from openrooms.integrations.microsoft365.graph.replies import Room, RoomList
 from openrooms.integrations.microsoft365.models import RoomLink
 from openrooms.integrations.microsoft365.subscriptions import drop_subscription_after_commit
 from openrooms.spaces.models import Office, Space
@@ -55,6 +62,30 @@ class RoomDirectoryFailure(GraphFailure):
             result = explain_token_failure(self.cause, client)
             return StepResult(False, self.step, result.detail, result.fix)
         return explain_graph_failure(self.cause, self.step, self.permission, self.mailbox)
+
+
+class NotARoom(ValueError):
+    """A mailbox that may not become a room; `message` says why and what to do instead."""
+
+    def __init__(self, mailbox: str, message: str) -> None:
+        super().__init__(message)
+        self.mailbox = mailbox
+        self.message = message
+
+
+def on_premises_refusal(mailbox: str) -> NotARoom:
+    return NotARoom(mailbox, f"{mailbox} is hosted in on-premises Exchange. {HYBRID_FIX}")
+
+
+def person_refusal(mailbox: str, purpose: str) -> NotARoom:
+    kind = {"user": "a person's", "linked": "a person's (linked)", "shared": "a shared",
+            "equipment": "an equipment"}.get(purpose, f"a {purpose}")
+    return NotARoom(
+        mailbox,
+        f"{mailbox} is {kind} mailbox, not a room: its calendar would show on the Book page and "
+        "the plan to every member. Add the room's own mailbox (Exchange admin center → "
+        "Recipients → Resources).",
+    )
 
 
 def list_tenant_rooms(organisation: Organisation, client: GraphClient) -> list[TenantRoom]:
@@ -147,17 +178,35 @@ def unique_space_name(space: Space, wanted: str) -> str:
 
 
 def find_room_by_mailbox(client: GraphClient, mailbox: str) -> Room:
-    """A room not (yet) in Places, checked by opening its calendar.
+    """The room behind `mailbox`: from Places, or for a room Places does not list yet, from
+    Exchange's own word that the mailbox is a room (mailboxSettings.userPurpose).
 
-    Raises RoomDirectoryFailure (a GraphFailure) naming the step that failed.
+    Raises NotARoom for a person's, shared or on-premises mailbox or a room list, and
+    RoomDirectoryFailure (a GraphFailure naming the step) when Graph cannot tell.
     """
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
-        client.peek_calendar(mailbox, now, now + dt.timedelta(hours=1))
+        place = client.place(mailbox)
     except GraphFailure as failure:
         raise RoomDirectoryFailure(
-            "Reading the mailbox's calendar", "Calendars.ReadWrite", failure, mailbox
+            "Looking the mailbox up in Places", "Place.Read.All", failure, mailbox
         ) from failure
+    if isinstance(place, RoomList):
+        raise NotARoom(mailbox, f"{mailbox} is a room list: import its rooms from the list.")
+    if place is None:
+        try:
+            purpose = client.mailbox_purpose(mailbox)
+        except GraphFailure as failure:
+            if is_on_premises(failure):
+                raise on_premises_refusal(mailbox) from failure
+            raise RoomDirectoryFailure(
+                "Checking that the mailbox is a room", "MailboxSettings.Read", failure, mailbox
+            ) from failure
+        if purpose != "room":
+            raise person_refusal(mailbox, purpose)
+    if mailbox in on_premises_mailboxes(client, [mailbox]):
+        raise on_premises_refusal(mailbox)
+    if place is not None:
+        return place
     try:
         user = client.user(mailbox)
     except GraphFailure as failure:
@@ -167,6 +216,24 @@ def find_room_by_mailbox(client: GraphClient, mailbox: str) -> Room:
     return Room(
         id=user.id, email_address=mailbox, display_name=user.display_name or mailbox.split("@")[0],
     )
+
+
+def on_premises_mailboxes(client: GraphClient, mailboxes: list[str]) -> set[str]:
+    """Which of `mailboxes` are hosted on-premises, found by opening their calendars (a
+    `$batch` call per 20). Raises RoomDirectoryFailure when a calendar fails for another reason."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        failures = client.unreachable_calendars(mailboxes, now, now + dt.timedelta(hours=1))
+    except GraphFailure as failure:
+        raise RoomDirectoryFailure(
+            "Reading the rooms' calendars", "Calendars.ReadWrite", failure
+        ) from failure
+    for mailbox, calendar_failure in failures.items():
+        if not is_on_premises(calendar_failure):
+            raise RoomDirectoryFailure(
+                "Reading the room's calendar", "Calendars.ReadWrite", calendar_failure, mailbox
+            ) from calendar_failure
+    return set(failures)
 
 
 def do_reimport_room(organisation: Organisation, link: RoomLink, client: GraphClient) -> RoomLink:

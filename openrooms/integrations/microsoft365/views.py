@@ -28,7 +28,7 @@ from openrooms.accounts.requests import SignedInRequest
 from openrooms.integrations.microsoft365 import connection as connections
 from openrooms.integrations.microsoft365 import diagnosis, health, outbound
 from openrooms.integrations.microsoft365.clients import client_for, connection_of
-from openrooms.integrations.microsoft365.explain import UNREADABLE_KEY_FIX, StepResult
+from openrooms.integrations.microsoft365.explain import HYBRID_FIX, UNREADABLE_KEY_FIX, StepResult
 from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm
 from openrooms.integrations.microsoft365.graph.client import GraphClient
 from openrooms.integrations.microsoft365.models import (
@@ -37,6 +37,7 @@ from openrooms.integrations.microsoft365.models import (
     RoomLink,
 )
 from openrooms.integrations.microsoft365.rooms import (
+    NotARoom,
     RoomDirectoryFailure,
     TenantRoom,
     access_room_link_by_id,
@@ -45,6 +46,7 @@ from openrooms.integrations.microsoft365.rooms import (
     do_unlink_room,
     find_room_by_mailbox,
     list_tenant_rooms,
+    on_premises_mailboxes,
 )
 from openrooms.integrations.microsoft365.subscriptions import live_subscriptions, webhooks_enabled
 from openrooms.spaces.models import Office
@@ -299,10 +301,12 @@ def import_rooms(request: SignedInRequest) -> HttpResponse:
         messages.error(request, "Tick the rooms to import first.")
         return redirect_to_manage(office)
     try:
-        listing = tenant_rooms(organisation, connection)
+        with graph_client(connection, "Listing the rooms") as client:
+            listing = list_tenant_rooms(organisation, client)
+            found = [r for r in listing if r.room.email_address.lower() in chosen]
+            on_premises = on_premises_mailboxes(client, [r.room.email_address for r in found])
     except Failed as failed:
         return render_manage_rooms(request, office, failure=failed.result)
-    found = [r for r in listing if r.room.email_address.lower() in chosen]
     missing = chosen - {r.room.email_address.lower() for r in found}
     if missing:
         return render_manage_rooms(request, office, failure=StepResult(
@@ -310,6 +314,13 @@ def import_rooms(request: SignedInRequest) -> HttpResponse:
             f"Microsoft 365 no longer lists {', '.join(sorted(missing))}. Nothing was imported.",
             "Press Refresh to see the current list, then import again.",
         ))
+    if on_premises:
+        messages.error(request, f"Not imported: {', '.join(sorted(on_premises))} "
+                       f"{'is' if len(on_premises) == 1 else 'are'} hosted in on-premises "
+                       f"Exchange. {HYBRID_FIX}")
+        found = [r for r in found if r.room.email_address not in on_premises]
+        if not found:
+            return redirect_to_manage(office)
     room_lists = {r.room.email_address.lower(): r.room_list for r in listing}
     try:
         links = do_import_rooms(
@@ -346,6 +357,9 @@ def add_room(request: SignedInRequest) -> HttpResponse:
             room = find_room_by_mailbox(client, mailbox)
     except Failed as failed:
         return render_manage_rooms(request, office, add_form=form, failure=failed.result)
+    except NotARoom as refusal:
+        form.add_error("mailbox", refusal.message)
+        return render_manage_rooms(request, office, add_form=form, status=422)
     try:
         [link] = do_import_rooms(organisation, office, [room], room_lists={})
     except ValidationError as error:

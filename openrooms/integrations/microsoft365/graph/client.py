@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import msal  # type: ignore[import-untyped]  # msal ships no type hints
@@ -30,6 +30,7 @@ from openrooms.integrations.microsoft365.graph.failures import (
     RETRYABLE_STATUSES,
     GraphFailure,
     TokenFailure,
+    failure_in_batch,
     graph_failure,
     network_failure,
     parse_retry_after,
@@ -306,6 +307,25 @@ class GraphClient:
         path = f"places/{quote(room_list_email, safe='@')}/microsoft.graph.roomlist/rooms"
         return [Room.model_validate(item) for item in self.paginate(path)]
 
+    def place(self, address: str) -> Room | RoomList | None:
+        """The Places entry of a room (or room list) by its address; None when Places has none
+        (a person's mailbox, or a room Places does not list yet)."""
+        try:
+            body = self.get(f"places/{quote(address, safe='@')}")
+        except GraphFailure as failure:
+            if failure.status == 404:
+                return None
+            raise
+        if str(body.get("@odata.type", "")).lower() == "#microsoft.graph.roomlist":
+            return RoomList.model_validate(body)
+        return Room.model_validate(body)
+
+    def mailbox_purpose(self, mailbox: str) -> str:
+        """What Exchange says the mailbox is for (mailboxSettings.userPurpose): user, linked,
+        shared, room, equipment or others."""
+        body = self.get(f"{user_path(mailbox)}/mailboxSettings/userPurpose", mailbox=mailbox)
+        return str(body.get("value") or "others")
+
     def first_user(self) -> User | None:
         page = self.get("users", {"$top": "1", "$select": "id,displayName,userPrincipalName"})
         users = page.get("value", [])
@@ -327,6 +347,24 @@ class GraphClient:
                 "$select": "id", "$top": "1",
             },
         )
+
+    def unreachable_calendars(
+        self, mailboxes: list[str], start: dt.datetime, end: dt.datetime
+    ) -> dict[str, GraphFailure]:
+        """Each mailbox whose calendar the app cannot open, with why (`$batch`, 20 a call)."""
+        window = urlencode({"startDateTime": start.isoformat(), "endDateTime": end.isoformat(),
+                            "$select": "id", "$top": "1"})
+        requests = [
+            {"id": str(number), "method": "GET",
+             "url": f"/{user_path(mailbox)}/calendarView?{window}"}
+            for number, mailbox in enumerate(mailboxes)
+        ]
+        answers = self.batch(requests)
+        return {
+            mailbox: failure_in_batch(answers[str(number)])
+            for number, mailbox in enumerate(mailboxes)
+            if int(answers.get(str(number), {}).get("status", 0)) >= 400
+        }
 
     def calendar_view(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> list[Event]:
         """Events of the mailbox that share an instant with [start, end).

@@ -49,6 +49,24 @@ class TokenFailure(GraphFailure):
         self.error_codes = error_codes
 
 
+def is_on_premises(failure: GraphFailure) -> bool:
+    """Graph's answer for a mailbox hosted in on-premises Exchange (a hybrid deployment)."""
+    return failure.code == "MailboxNotEnabledForRESTAPI" or "on-premise" in failure.message.lower()
+
+
+def failure_in_batch(answer: dict[str, object]) -> GraphFailure:
+    """The GraphFailure of one failed answer of a `$batch` call."""
+    body = answer.get("body")
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    error = error if isinstance(error, dict) else {}
+    status = int(str(answer.get("status") or 0))
+    return GraphFailure(
+        str(error.get("message") or f"Microsoft Graph answered {status}."),
+        status=status, code=str(error.get("code") or ""),
+        permanent=status in {400, 401, 403, 404, 410},
+    )
+
+
 def graph_failure(response: httpx.Response) -> GraphFailure:
     try:
         error = response.json().get("error", {})

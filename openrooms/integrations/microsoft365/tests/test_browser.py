@@ -86,7 +86,8 @@ def test_an_admin_connects_office_365_and_imports_two_rooms(
     expect(page.locator(f'input[name="mailbox"][value="{SEINE}"]')).to_have_count(0)
     expect(page.locator(f'input[name="mailbox"][value="{SAONE}"]')).to_have_count(1)
     page.get_by_label("Building").select_option("")
-    expect(page.get_by_text("123 of 123 rooms")).to_be_visible()
+    # Each filter reads Places again from the emulator: allow for a loaded machine.
+    expect(page.get_by_text("123 of 123 rooms")).to_be_visible(timeout=15_000)
     page.get_by_label("Select every room shown").check()
     expect(page.locator('input[name="mailbox"]:checked')).to_have_count(123)
     page.get_by_label("Select every room shown").uncheck()

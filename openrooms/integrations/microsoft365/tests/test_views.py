@@ -44,6 +44,8 @@ SEINE = "paris-seine@contoso.onmicrosoft.com"
 SAONE = "lyon-saone@contoso.onmicrosoft.com"
 NEW_ROOM = "paris-newroom@contoso.onmicrosoft.com"  # a room mailbox not yet in Places
 ON_PREMISES_ROOM = "legacy-boardroom@contoso.onmicrosoft.com"
+PERSON = "alice@contoso.onmicrosoft.com"
+ON_PREMISES_PERSON = "david.onprem@contoso.onmicrosoft.com"
 TENANT = "8e4b1f2a-6c3d-4a5e-9f10-2b7c8d9e0a11"
 CLIENT = "5ca0ed64-3811-5117-9455-a85a52a9b696"
 
@@ -576,10 +578,45 @@ def test_a_room_not_yet_in_places_is_added_by_its_mailbox(admin_client, office, 
 def test_an_on_premises_room_is_refused_as_hybrid(admin_client, office, connected):
     response = admin_client.post(
         reverse("microsoft365_add_room"), {"office": office.pk, "mailbox": ON_PREMISES_ROOM})
-    assert "Reading the mailbox&#x27;s calendar failed." in response.text
-    assert "on-premises Exchange" in response.text
+    assert response.status_code == 422
+    assert f"{ON_PREMISES_ROOM} is hosted in on-premises Exchange." in response.text
     assert "Hybrid deployments are not supported" in response.text
     assert not RoomLink.objects.exists()
+
+
+@pytest.mark.parametrize("person", [PERSON, PERSON.upper(), ON_PREMISES_PERSON])
+def test_a_persons_mailbox_is_refused_as_a_room(admin_client, office, connected, person):
+    response = admin_client.post(
+        reverse("microsoft365_add_room"), {"office": office.pk, "mailbox": person})
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    if person == ON_PREMISES_PERSON:
+        assert "is hosted in on-premises Exchange" in page
+    else:
+        assert f"{PERSON} is a person's mailbox, not a room" in page
+        assert "would show on the Book page and the plan to every member" in page
+    assert not RoomLink.objects.exists() and not Space.objects.filter(kind="room").exists()
+
+
+def test_a_room_list_is_not_a_room(admin_client, office, connected):
+    response = admin_client.post(
+        reverse("microsoft365_add_room"),
+        {"office": office.pk, "mailbox": "paris-rooms@contoso.onmicrosoft.com"})
+    assert response.status_code == 422 and "is a room list" in response.text
+    assert not RoomLink.objects.exists()
+
+
+def test_an_on_premises_room_listed_in_places_is_refused_at_import(
+    admin_client, office, connected
+):
+    response = admin_client.post(
+        reverse("microsoft365_import_rooms"),
+        {"office": office.pk, "mailbox": [SEINE, ON_PREMISES_ROOM]}, follow=True)
+    page = html.unescape(response.text)
+    assert f"Not imported: {ON_PREMISES_ROOM} is hosted in on-premises Exchange." in page
+    assert "Hybrid deployments are not supported" in page
+    assert "Imported 1 room into London HQ" in page
+    assert set(RoomLink.objects.values_list("mailbox", flat=True)) == {SEINE}
 
 
 def test_a_malformed_mailbox_address_is_a_form_error(admin_client, office, connected):
