@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from openrooms.forms import TextChecks
 from openrooms.integrations.microsoft365.models import Connection
@@ -99,6 +102,16 @@ class ConnectionForm(TextChecks, forms.Form):
             f"Enter the Directory (tenant) ID, a GUID like {GUID_EXAMPLE}, or your tenant's "
             "domain, such as contoso.onmicrosoft.com."
         )
+
+    def clean_secret_expires_on(self) -> dt.date:
+        expires_on: dt.date = self.cleaned_data["secret_expires_on"]
+        if expires_on < timezone.localdate():
+            raise forms.ValidationError(
+                f"That date has passed: a secret that expired on {expires_on:%d %B %Y} no longer "
+                "signs in, so rooms would stop syncing. Create a new client secret in the Azure "
+                "portal (Certificates & secrets), paste its Value and its Expires date."
+            )
+        return expires_on
 
     def clean_client_secret(self) -> str | None:
         secret = self.cleaned_data["client_secret"].strip()

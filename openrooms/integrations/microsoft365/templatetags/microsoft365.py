@@ -1,4 +1,5 @@
-"""`{% microsoft365_expiry_banner %}`: the client-secret expiry banner for administrators."""
+"""The integration's template tags: the client-secret expiry banner for administrators, the
+Office 365 card of Apps & Integrations, and whether the organisation is connected."""
 
 from __future__ import annotations
 
@@ -45,3 +46,10 @@ def microsoft365_integration_card(context: template.Context) -> dict[str, object
     """The Office 365 entry of Settings → Apps & Integrations: status and the last test."""
     request = context["request"]
     return {"connection": connection_of(request.user.organisation)}
+
+
+@register.simple_tag(takes_context=True)
+def microsoft365_connected(context: template.Context) -> bool:
+    """`{% microsoft365_connected as connected %}`: pages outside the integration say what
+    it offers in the words of its state."""
+    return connection_of(context["request"].user.organisation) is not None

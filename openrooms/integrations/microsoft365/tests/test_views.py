@@ -174,6 +174,8 @@ def test_ids_of_another_organisation_are_404(admin_client, other_organisation, o
         ({"tenant_id": "contoso onmicrosoft"}, "tenant_id", "or your tenant's domain"),
         ({"client_secret": ""}, "client_secret", "Paste the client secret's Value"),
         ({"secret_expires_on": ""}, "secret_expires_on", "This field is required"),
+        ({"secret_expires_on": "2020-01-31"}, "secret_expires_on",
+         "That date has passed: a secret that expired on 31 January 2020 no longer signs in"),
     ],
 )
 def test_the_form_refuses_what_microsoft_would(admin_client, changes, field, message):
@@ -389,7 +391,9 @@ def test_the_office_365_page_warns_before_the_secret_expires(
     admin_client, organisation, days_left, shown
 ):
     expires = timezone.localdate() + dt.timedelta(days=days_left)
-    admin_client.post(reverse("microsoft365"), form_data(secret_expires_on=expires.isoformat()))
+    saved_on = max(expires, timezone.localdate())  # Save refuses a date already past
+    admin_client.post(reverse("microsoft365"), form_data(secret_expires_on=saved_on.isoformat()))
+    Connection.objects.update(secret_expires_on=expires)  # the days go by
     for url in (reverse("microsoft365"), reverse("microsoft365_rooms")):
         page = admin_client.get(url).text
         if shown is None:
@@ -476,6 +480,18 @@ def test_the_help_page_writes_out_every_step_and_command(admin_client):
 @pytest.fixture
 def connected(organisation, graph_settings) -> Connection:
     return connect(organisation, graph_settings)
+
+
+def test_the_meeting_rooms_page_says_what_the_connection_state_allows(
+    admin_client, organisation, graph_settings
+):
+    page = admin_client.get(reverse("settings_meeting_rooms")).text
+    assert "Connect Office 365 to import the room mailboxes" in page
+    assert "Office 365 is connected" not in page and reverse("microsoft365") in page
+    connect(organisation, graph_settings)
+    page = admin_client.get(reverse("settings_meeting_rooms")).text
+    assert "Office 365 is connected: import the room mailboxes" in page
+    assert "Connect Office 365 to import" not in page and reverse("microsoft365_rooms") in page
 
 
 def test_without_a_connection_manage_rooms_links_to_office_365(admin_client, office):
@@ -696,8 +712,8 @@ def test_a_room_from_the_second_page_of_places_is_imported(admin_client, office,
 
 def test_the_settings_area_links_to_these_pages(admin_client):
     assert reverse("microsoft365") in admin_client.get(reverse("settings_integrations")).text
-    assert reverse("microsoft365_rooms") in admin_client.get(
-        reverse("settings_meeting_rooms")).text
+    # Not connected yet: Meeting Rooms leads to connecting first (then to Manage Rooms).
+    assert reverse("microsoft365") in admin_client.get(reverse("settings_meeting_rooms")).text
 
 
 def test_the_banner_shows_once_when_the_layout_and_the_page_both_ask(
