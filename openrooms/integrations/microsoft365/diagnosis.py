@@ -1,7 +1,10 @@
 """Test settings: each step runs the production code path and says what is wrong and the fix.
 
 A step is a function of a fresh `GraphClient` (no cached token, so a newly mistyped secret is
-noticed) returning a `StepResult`. The page runs them one by one and shows each as it ends.
+noticed) and of what it tests (`Trial`: the write mode, who tests, the members) returning a
+`StepResult`. The page runs them one by one and shows each as it ends. Writing is tested the way
+bookings are written in the chosen mode: in the room's calendar, or in a booker's with the room
+invited.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ from openrooms.integrations.microsoft365.outbound import EventDraft, remove_even
 
 
 @dataclass(frozen=True)
+class Trial:
+    """What Test settings tests: whether to write, in which mode, and for which people (the
+    administrator testing first, then the organisation's active members)."""
+
+    also_write: bool = False
+    booker_mode: bool = False
+    tester: str = ""
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Step:
     key: str
     title: str
-    run: Callable[[GraphClient, bool], StepResult]
+    run: Callable[[GraphClient, Trial], StepResult]
 
 
-def check_token(client: GraphClient, also_write: bool) -> StepResult:
+def check_token(client: GraphClient, trial: Trial) -> StepResult:
     try:
         client.acquire_token()
     except GraphFailure as failure:
@@ -36,19 +50,40 @@ def check_token(client: GraphClient, also_write: bool) -> StepResult:
     return StepResult(True, "Sign in to Microsoft Entra ID", "The app received a token.")
 
 
-def check_directory(client: GraphClient, also_write: bool) -> StepResult:
+def check_directory(client: GraphClient, trial: Trial) -> StepResult:
     title = "Directory.Read.All: read the directory"
     try:
         user = client.first_user()
+        with_mailbox = client.tenant_users(list(trial.members)) if trial.booker_mode else set()
     except TokenFailure as failure:
         return explain_token_failure(failure, client)
     except GraphFailure as failure:
         return explain_graph_failure(failure, title, "Directory.Read.All")
     seen = f"read {user.display_name or user.user_principal_name}" if user else "no users found"
-    return StepResult(True, title, f"The app can read users ({seen}).")
+    detail = f"The app can read users ({seen})."
+    if not trial.booker_mode:
+        return StepResult(True, title, detail)
+    without = [member for member in trial.members if member.lower() not in with_mailbox]
+    detail += f" {members_without_mailbox(len(without), len(trial.members))}"
+    if not without:
+        return StepResult(True, title, detail)
+    shown = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
+    return StepResult(
+        True, title, f"{detail} ({shown}).",
+        "Bookings by members without a mailbox are written to the room's calendar instead, so "
+        "they are still in Outlook. Give them the e-mail address of their Microsoft 365 account "
+        "(Settings → Members) if they have one.",
+    )
 
 
-def check_places(client: GraphClient, also_write: bool) -> StepResult:
+def members_without_mailbox(count: int, total: int) -> str:
+    if count == 0:
+        return f"All {total} members have a mailbox in the tenant."
+    verb = "has" if count == 1 else "have"
+    return f"{count} of {total} members {verb} no mailbox in the tenant"
+
+
+def check_places(client: GraphClient, trial: Trial) -> StepResult:
     title = "Place.Read.All: list the meeting rooms"
     try:
         rooms = client.rooms()
@@ -65,7 +100,7 @@ def check_places(client: GraphClient, also_write: bool) -> StepResult:
     return StepResult(True, title, f"Found {len(rooms)} room{'s' if len(rooms) != 1 else ''}.")
 
 
-def check_calendars(client: GraphClient, also_write: bool) -> StepResult:
+def check_calendars(client: GraphClient, trial: Trial) -> StepResult:
     title = "Calendars.ReadWrite: open a room's calendar"
     try:
         rooms = client.rooms()
@@ -78,25 +113,54 @@ def check_calendars(client: GraphClient, also_write: bool) -> StepResult:
         )
     mailbox = rooms[0].email_address
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    booker = None
     try:
         client.peek_calendar(mailbox, now, now + dt.timedelta(days=1))
-        if also_write:
-            write_and_delete_probe(client, mailbox, now)
+        if trial.also_write and trial.booker_mode:
+            booker = first_booker_with_mailbox(client, trial)
+            if booker is None:
+                return StepResult(
+                    False, title,
+                    "Bookings are written to each booker's own calendar, and no member of this "
+                    "organisation (you included) has a mailbox in the tenant to test that with.",
+                    "Give members the e-mail addresses of their Microsoft 365 accounts (Settings "
+                    "→ Members), or choose “Directly in the room's calendar” and Save.",
+                )
+        if trial.also_write:
+            write_and_delete_probe(client, mailbox, now, booker=booker)
     except TokenFailure as failure:
         return explain_token_failure(failure, client)
     except GraphFailure as failure:
-        return explain_graph_failure(failure, title, "Calendars.ReadWrite", mailbox)
-    wrote = " and write to" if also_write else ""
+        return explain_graph_failure(failure, title, "Calendars.ReadWrite", booker or mailbox)
+    if booker is not None:
+        return StepResult(
+            True, title,
+            f"The app can read the calendar of {mailbox}, and wrote a test event in the calendar "
+            f"of {booker} with the room invited (as bookings are written in this mode), then "
+            "cancelled it.",
+        )
+    wrote = " and write to" if trial.also_write else ""
     return StepResult(True, title, f"The app can read{wrote} the calendar of {mailbox}.")
+
+
+def first_booker_with_mailbox(client: GraphClient, trial: Trial) -> str | None:
+    """The person to test booker's-calendar writes with: whoever tests, if the tenant has
+    them, else the first member it has."""
+    people = list(dict.fromkeys(p.lower() for p in (trial.tester, *trial.members) if p))
+    in_tenant = client.tenant_users(people)
+    return next((person for person in people if person in in_tenant), None)
 
 
 PROBE_LENGTH = dt.timedelta(minutes=5)
 
 
-def write_and_delete_probe(client: GraphClient, mailbox: str, now: dt.datetime) -> None:
-    """Writes a short event to the room's calendar and removes it, as a booking's delivery
-    would: the same checks, the same POST, the same DELETE. At a time the room is free
-    tomorrow, since a direct write must not land over a meeting."""
+def write_and_delete_probe(
+    client: GraphClient, mailbox: str, now: dt.datetime, *, booker: str | None = None
+) -> None:
+    """Writes a short event and removes it, as a booking's delivery would: the same checks,
+    the same POST, the same DELETE (or cancel). In the room's calendar, or with `booker` in the
+    booker's calendar with the room invited. At a time the room is free tomorrow, since a write
+    must not land over a meeting."""
     start = free_moment(client, mailbox, (now + dt.timedelta(days=1)).replace(second=0))
     probe = EventDraft(
         subject="openrooms connection test (deleted at once)",
@@ -107,8 +171,9 @@ def write_and_delete_probe(client: GraphClient, mailbox: str, now: dt.datetime) 
         room_name="",
         show_as="free",
     )
-    event = write_event(client, mailbox, probe, in_room=True)
-    remove_event(client, mailbox, event.id, in_room=True)
+    calendar = booker or mailbox
+    event = write_event(client, calendar, probe, in_room=booker is None)
+    remove_event(client, calendar, event.id, in_room=booker is None)
 
 
 def free_moment(client: GraphClient, mailbox: str, after: dt.datetime) -> dt.datetime:
@@ -134,11 +199,11 @@ STEPS = [
 ]
 
 
-def run_step(step: Step, client: GraphClient, *, also_write: bool = False) -> StepResult:
+def run_step(step: Step, client: GraphClient, trial: Trial) -> StepResult:
     """Runs one step; every step after the token needs one, so a refused token stops them."""
     if step.key != "token":
         try:
             client.acquire_token()
         except GraphFailure:
             return StepResult(False, step.title, "Skipped: no token (see the first step).")
-    return step.run(client, also_write)
+    return step.run(client, trial)

@@ -25,6 +25,7 @@ from openrooms import crypto
 from openrooms.accounts.decorators import admin_required, check_admin
 from openrooms.accounts.models import Organisation
 from openrooms.accounts.requests import SignedInRequest
+from openrooms.accounts.services import members_of
 from openrooms.integrations.microsoft365 import connection as connections
 from openrooms.integrations.microsoft365 import diagnosis, health, outbound
 from openrooms.integrations.microsoft365.clients import client_for, connection_of
@@ -91,19 +92,60 @@ def connection_settings(request: SignedInRequest) -> HttpResponse:
 
 @require_POST
 @admin_required
+@sensitive_post_parameters("client_secret")
 def test_settings(request: SignedInRequest) -> HttpResponse:
     """Starts Test settings: htmx then asks for each step in turn (`test_step`); without htmx
-    every step runs here and the page shows the results."""
+    every step runs here and the page shows the results. What is tested is what is saved, so
+    a form holding other values (unsaved or refused) is not tested: the page says so."""
     connection = connection_or_404(request)
     also_write = request.POST.get("also_write") == "on"
+    refusal = untestable_form(request, connection)
     if request.headers.get("HX-Request"):
+        if refusal is not None:
+            return render(request, "microsoft365/_test_refused.html", {"result": refusal})
         return render(
             request, "microsoft365/_test_run.html",
             {"next_index": 0, "next_title": diagnosis.STEPS[0].title, "also_write": also_write},
         )
+    if refusal is not None:
+        messages.error(request, f"{refusal.detail} {refusal.fix}")
+        return redirect("microsoft365")
     for index in range(len(diagnosis.STEPS)):
-        run_test_step(connection, index, also_write)
+        run_test_step(request, connection, index, also_write)
     return redirect("microsoft365")
+
+
+def untestable_form(request: SignedInRequest, connection: Connection) -> StepResult | None:
+    """Why the settings form, sent along with Test settings, cannot be what is tested: values
+    it refuses, or values that differ from the saved ones. None when it holds what is saved
+    (or was not sent)."""
+    if "client_id" not in request.POST:
+        return None
+    form = ConnectionForm(request.POST, connection=connection)
+    title = "Test settings"
+    if not form.is_valid():
+        fields = ", ".join(
+            str(form.fields[name].label) for name in form.errors if name in form.fields
+        )
+        return StepResult(
+            False, title, f"The form holds values that are not valid ({fields}), and Test "
+            "settings tests the saved settings, not those.",
+            "Correct the fields marked in red and Save, then test again.",
+        )
+    saved = {"client_id": connection.client_id, "tenant_id": connection.tenant_id,
+             "secret_expires_on": connection.secret_expires_on,
+             "write_mode": connection.write_mode}
+    changed = [str(form.fields[name].label) for name, value in saved.items()
+               if form.cleaned_data[name] != value]
+    if form.cleaned_data["client_secret"]:
+        changed.append(str(form.fields["client_secret"].label))
+    if changed:
+        return StepResult(
+            False, title, f"The form holds changes that are not saved ({', '.join(changed)}); "
+            "Test settings would test the saved settings instead.",
+            "Save the changes first, then test again.",
+        )
+    return None
 
 
 @require_POST
@@ -113,7 +155,7 @@ def test_step(request: SignedInRequest, index: int) -> HttpResponse:
     if index >= len(diagnosis.STEPS):
         raise Http404("No such step.")
     also_write = request.POST.get("also_write") in {"on", "1", "true"}
-    result = run_test_step(connection, index, also_write)
+    result = run_test_step(request, connection, index, also_write)
     last = index == len(diagnosis.STEPS) - 1
     context: dict[str, Any] = {"result": result, "also_write": also_write, "last": last}
     if last:
@@ -124,16 +166,25 @@ def test_step(request: SignedInRequest, index: int) -> HttpResponse:
     return render(request, "microsoft365/_test_step.html", context)
 
 
-def run_test_step(connection: Connection, index: int, also_write: bool) -> StepResult:
+def run_test_step(
+    request: SignedInRequest, connection: Connection, index: int, also_write: bool
+) -> StepResult:
     """One step with a fresh client (no cached token), recorded on the connection."""
     step = diagnosis.STEPS[index]
+    trial = diagnosis.Trial(
+        also_write=also_write,
+        booker_mode=connection.write_mode == Connection.WriteMode.BOOKER_CALENDAR,
+        tester=request.user.email,
+        members=tuple(members_of(request.user.organisation).filter(is_active=True)
+                      .values_list("email", flat=True)),
+    )
     try:
         client = client_for(connection)
     except crypto.SecretUnreadable as error:
         result = StepResult(False, step.title, str(error), UNREADABLE_KEY_FIX)
     else:
         with client:
-            result = diagnosis.run_step(step, client, also_write=also_write)
+            result = diagnosis.run_step(step, client, trial)
     connections.do_record_test_step(connection, index, result)
     return result
 

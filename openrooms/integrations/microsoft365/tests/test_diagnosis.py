@@ -8,6 +8,7 @@ import pytest
 
 from openrooms.integrations.microsoft365.diagnosis import (
     STEPS,
+    Trial,
     run_step,
 )
 from openrooms.integrations.microsoft365.explain import explain_graph_failure
@@ -15,8 +16,9 @@ from openrooms.integrations.microsoft365.graph.failures import GraphFailure
 from openrooms.integrations.microsoft365.tests.conftest import app_named, client_of
 
 
-def run_all(client, *, also_write: bool = False):
-    return {step.key: run_step(step, client, also_write=also_write) for step in STEPS}
+def run_all(client, *, also_write: bool = False, **trial):
+    return {step.key: run_step(step, client, Trial(also_write=also_write, **trial))
+            for step in STEPS}
 
 
 def test_a_fully_consented_app_passes_every_step_including_the_write_probe(full_app, emulator):
@@ -59,7 +61,7 @@ def test_token_failures_say_what_is_wrong_and_how_to_fix_it(
 
 def test_a_tenant_may_be_given_as_its_domain(full_app, graph_settings):
     client = client_of(graph_settings, full_app, tenant_id=graph_settings["tenant_domain"])
-    assert run_step(STEPS[0], client).ok
+    assert run_step(STEPS[0], client, Trial()).ok
 
 
 def test_an_expired_secret_says_how_to_create_a_new_one(graph_settings):
@@ -117,7 +119,49 @@ def test_an_unreachable_identity_platform_is_a_network_error(full_app, settings)
     settings.MICROSOFT_LOGIN_URL = "https://127.0.0.1:9"  # nothing listens on the discard port
     settings.MICROSOFT_CA_FILE = None
     client = client_of({"tenant_id": str(uuid.uuid4())}, full_app)
-    token = run_step(STEPS[0], client)
+    token = run_step(STEPS[0], client, Trial())
     assert not token.ok
     assert "could not be reached" in token.detail
     assert "proxy" in token.fix
+
+
+PERSON = "alice@contoso.onmicrosoft.com"
+
+
+def test_in_booker_mode_writing_is_tested_in_the_testers_calendar_with_the_room_invited(
+    full_app, emulator
+):
+    results = run_all(client_of(emulator.config(), full_app), also_write=True,
+                      booker_mode=True, tester=PERSON, members=(PERSON,))
+    assert results["calendars"].ok, results["calendars"]
+    assert f"wrote a test event in the calendar of {PERSON} with the room invited" in (
+        results["calendars"].detail)
+
+
+def test_in_booker_mode_a_tester_without_a_mailbox_tests_with_a_member_who_has_one(
+    full_app, emulator
+):
+    results = run_all(client_of(emulator.config(), full_app), also_write=True,
+                      booker_mode=True, tester="admin@acme.test",
+                      members=("admin@acme.test", PERSON))
+    assert f"in the calendar of {PERSON}" in results["calendars"].detail
+
+
+def test_in_booker_mode_nobody_with_a_mailbox_fails_the_write_saying_why(full_app, emulator):
+    results = run_all(client_of(emulator.config(), full_app), also_write=True,
+                      booker_mode=True, tester="admin@acme.test", members=("admin@acme.test",))
+    assert not results["calendars"].ok
+    assert "no member of this organisation (you included) has a mailbox" in (
+        results["calendars"].detail)
+    assert "Directly in the room's calendar" in results["calendars"].fix
+
+
+def test_in_booker_mode_the_directory_step_counts_members_without_a_mailbox(full_app, emulator):
+    members = (PERSON, "mia@acme.test", "max@acme.test")
+    results = run_all(client_of(emulator.config(), full_app), booker_mode=True,
+                      tester=PERSON, members=members)
+    directory = results["directory"]
+    assert directory.ok
+    assert "2 of 3 members have no mailbox in the tenant (mia@acme.test, max@acme.test)" in (
+        directory.detail)
+    assert "written to the room's calendar instead" in directory.fix

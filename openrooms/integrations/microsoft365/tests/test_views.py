@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from openrooms import crypto
+from openrooms.accounts.services import do_create_account
+from openrooms.conftest import PASSWORD
 from openrooms.integrations.microsoft365 import views
 from openrooms.integrations.microsoft365.clients import client_for
 from openrooms.integrations.microsoft365.connection import (
@@ -281,7 +283,7 @@ def test_the_secret_never_appears_in_a_page_or_a_log_line(
 
 
 def test_a_fully_consented_app_turns_every_step_green(admin_client, organisation, graph_settings):
-    connect(organisation, graph_settings)
+    connect(organisation, graph_settings, write_mode=Connection.WriteMode.ROOM_CALENDAR)
     answers = run_test_settings(admin_client, also_write=True)
     assert all("m365-step-ok" in answer for answer in answers)
     assert "Found 123 rooms" in answers[2]
@@ -291,6 +293,47 @@ def test_a_fully_consented_app_turns_every_step_green(admin_client, organisation
     assert connection.last_test_ok is True and len(connection.last_test_steps) == len(STEPS)
     page = admin_client.get(reverse("microsoft365")).text
     assert "Last tested" in page and "all steps passed" in page and "Connected" in page
+
+
+def test_in_booker_mode_the_write_test_uses_a_member_with_a_mailbox_and_says_who(
+    admin_client, organisation, graph_settings
+):
+    connect(organisation, graph_settings)
+    do_create_account(organisation, email=PERSON, password=PASSWORD, name="Alice")
+    do_create_account(organisation, email="mia@acme.test", password=PASSWORD, name="Mia")
+    answers = [html.unescape(answer) for answer in run_test_settings(admin_client,
+                                                                    also_write=True)]
+    assert all("m365-step-ok" in answer for answer in answers)
+    assert "2 of 3 members have no mailbox in the tenant" in answers[1]
+    assert f"wrote a test event in the calendar of {PERSON} with the room invited" in answers[3]
+    page = html.unescape(admin_client.get(reverse("microsoft365")).text)
+    assert "2 of 3 members have no mailbox in the tenant" in page  # Settings keeps saying it
+
+
+def test_test_settings_refuses_a_form_holding_unsaved_or_invalid_values(
+    admin_client, organisation, graph_settings
+):
+    connection = connect(organisation, graph_settings)
+    saved = {"client_id": connection.client_id, "tenant_id": connection.tenant_id,
+             "secret_expires_on": "2099-01-01", "write_mode": connection.write_mode,
+             "client_secret": ""}
+    htmx = {"HX-Request": "true"}
+    unsaved = admin_client.post(reverse("microsoft365_test"),
+                                saved | {"write_mode": "room"}, headers=htmx)
+    assert "The form holds changes that are not saved (Where bookings are written)" in (
+        html.unescape(unsaved.text))
+    assert "Save the changes first" in unsaved.text
+    invalid = admin_client.post(reverse("microsoft365_test"),
+                                saved | {"tenant_id": "not a tenant"}, headers=htmx)
+    assert "The form holds values that are not valid (Tenant ID)" in html.unescape(invalid.text)
+    assert Connection.objects.get().last_test_at is None  # nothing was tested
+    same = admin_client.post(reverse("microsoft365_test"), saved, headers=htmx)
+    assert reverse("microsoft365_test_step", args=[0]) in same.text
+    refused_save = admin_client.post(reverse("microsoft365"),
+                                     form_data(tenant_id="not a tenant"))
+    assert "Correct the fields marked in red and Save first" in refused_save.text
+    assert re.search(r'<button type="submit" class="button primary" disabled>Test settings',
+                     refused_save.text)
 
 
 def test_without_htmx_test_settings_runs_every_step_and_shows_them(
@@ -670,7 +713,8 @@ def test_the_integrations_card_shows_the_status_and_last_test(admin, organisatio
     request.user = admin
     assert "Not connected" in template.render(Context({"request": request}))
     connection = connect(organisation, graph_settings)
-    views.run_test_step(connection, 0, False)
+    request.method = "POST"
+    views.run_test_step(request, connection, 0, False)  # type: ignore[arg-type]  # a signed-in request
     card = template.render(Context({"request": request}))
     assert reverse("microsoft365") in card and "Last tested" in card
     assert "all steps passed" in card and "Connected" in card
