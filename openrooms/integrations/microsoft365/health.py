@@ -25,6 +25,7 @@ from openrooms.integrations.microsoft365.models import (
     RoomLink,
 )
 from openrooms.integrations.microsoft365.outbound import outbox_entries_of
+from openrooms.integrations.microsoft365.room_mailboxes import problem_text
 from openrooms.integrations.microsoft365.subscriptions import webhooks_enabled
 
 # Subscriptions are renewed once a third of their life is left (subscriptions.py), a day or more
@@ -58,7 +59,14 @@ class RoomHealth:
 
     @property
     def in_error(self) -> bool:
-        return bool(self.state and (self.state.last_error or self.state.subscription_error))
+        return bool(self.link.mailbox_problem or (self.state and (
+            self.state.last_error or self.state.subscription_error
+        )))
+
+    @property
+    def not_in_outlook(self) -> str:
+        """Why nothing syncs with this room, when its mailbox is not a room's (room_mailboxes)."""
+        return problem_text(self.link)
 
     def next_pull_is_due(self, now: dt.datetime) -> bool:
         return self.state is None or self.state.next_pull_at is None or (

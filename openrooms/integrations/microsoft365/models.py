@@ -53,6 +53,17 @@ class RoomLink(models.Model):
     floor_label = models.CharField(max_length=255, blank=True)
     room_list = models.CharField(max_length=255, blank=True)
     last_seen_in_places_at = models.DateTimeField(null=True, blank=True)
+
+    class MailboxProblem(models.TextChoices):
+        NONE = "", "None"
+        PERSON = "person", "A person's mailbox"
+        ON_PREMISES = "on_premises", "An on-premises mailbox"
+
+    # Found after import (room_mailboxes): nothing is read from or written to such a mailbox.
+    mailbox_problem = models.CharField(
+        max_length=12, blank=True, choices=MailboxProblem.choices, default=MailboxProblem.NONE
+    )
+    mailbox_checked_at = models.DateTimeField(null=True, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -60,6 +60,10 @@ from openrooms.integrations.microsoft365.models import (
     OutboxEntry,
     RoomLink,
 )
+from openrooms.integrations.microsoft365.room_mailboxes import (
+    RoomNotInOutlook,
+    flag_if_on_premises,
+)
 from openrooms.jobs.leases import (
     acquire_lease,
     clear_queued_mark,
@@ -251,7 +255,7 @@ def deliver_entry(entry: OutboxEntry, holder: str) -> None:
     except Rerouted:
         return
     except GraphFailure as failure:
-        record_failure(entry, holder, failure)
+        record_failure(entry, holder, as_room_problem(entry, failure))
     except Exception as error:
         # A bug must not lose the change: the entry stays, failing where admins see it.
         logger.exception("Delivering outbox entry %s failed", entry.pk)
@@ -270,6 +274,17 @@ def deliver_entry(entry: OutboxEntry, holder: str) -> None:
         mine(entry, holder).update(**changes)
 
 
+def as_room_problem(entry: OutboxEntry, failure: GraphFailure) -> GraphFailure:
+    """A failure writing to the room's own mailbox that says it is on-premises flags the room:
+    no later attempt can succeed."""
+    link = RoomLink.objects.filter(space_id=entry.booking.space_id).first()
+    if link is not None and entry.mailbox == link.mailbox.lower() and flag_if_on_premises(
+        link, failure
+    ):
+        return RoomNotInOutlook(link)
+    return failure
+
+
 def record_failure(entry: OutboxEntry, holder: str, failure: GraphFailure) -> None:
     attempts = entry.attempts + 1
     delay = min(
@@ -280,7 +295,8 @@ def record_failure(entry: OutboxEntry, holder: str, failure: GraphFailure) -> No
         delay = max(delay, failure.retry_after)
     now = timezone.now()
     state = (
-        OutboxEntry.State.FAILED
+        OutboxEntry.State.GIVEN_UP if isinstance(failure, RoomNotInOutlook)
+        else OutboxEntry.State.FAILED
         if needs_a_person(failure) or attempts >= VISIBLE_AFTER_ATTEMPTS
         else OutboxEntry.State.PENDING
     )
@@ -325,6 +341,8 @@ def write_to_outlook(entry: OutboxEntry) -> str:
         return cancel_booking_event(client, entry, booking, link)
     if link is None:
         return "The room is no longer linked to Microsoft 365; nothing was written."
+    if link.mailbox_problem:
+        raise RoomNotInOutlook(link)
     draft = draft_of(booking, link)
     in_room = entry.mailbox == link.mailbox.lower()
     if not booking.graph_event_id:
@@ -525,12 +543,15 @@ def entry_may_have_created(booking: Booking) -> bool:
     ).exists()
 
 
+NO_MAILBOX_IN_TENANT = "has no mailbox in the Microsoft 365 tenant"
+
+
 def reroute_to_room(
     entry: OutboxEntry, booking: Booking, link: RoomLink, failure: GraphFailure
 ) -> None:
     """The booker has no mailbox in the tenant: write to the room's calendar instead."""
     note = (
-        f"{entry.mailbox} has no mailbox in the Microsoft 365 tenant ({describe(failure)}), "
+        f"{entry.mailbox} {NO_MAILBOX_IN_TENANT} ({describe(failure)}), "
         "so the event was written directly to the room's calendar."
     )
     room = link.mailbox.lower()

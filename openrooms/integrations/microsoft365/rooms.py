@@ -27,6 +27,7 @@ from openrooms.integrations.microsoft365.graph.failures import (
 )
 from openrooms.integrations.microsoft365.graph.replies import Room, RoomList
 from openrooms.integrations.microsoft365.models import RoomLink
+from openrooms.integrations.microsoft365.room_mailboxes import do_flag_room_mailbox
 from openrooms.integrations.microsoft365.subscriptions import drop_subscription_after_commit
 from openrooms.spaces.models import Office, Space
 from openrooms.spaces.services import do_save, get_or_404
@@ -65,16 +66,19 @@ class RoomDirectoryFailure(GraphFailure):
 
 
 class NotARoom(ValueError):
-    """A mailbox that may not become a room; `message` says why and what to do instead."""
+    """A mailbox that may not become a room; `message` says why and what to do instead, and
+    `problem` is how a room already linked to it is flagged (room_mailboxes)."""
 
-    def __init__(self, mailbox: str, message: str) -> None:
+    def __init__(self, mailbox: str, message: str, problem: str = "") -> None:
         super().__init__(message)
         self.mailbox = mailbox
         self.message = message
+        self.problem = problem
 
 
 def on_premises_refusal(mailbox: str) -> NotARoom:
-    return NotARoom(mailbox, f"{mailbox} is hosted in on-premises Exchange. {HYBRID_FIX}")
+    return NotARoom(mailbox, f"{mailbox} is hosted in on-premises Exchange. {HYBRID_FIX}",
+                    RoomLink.MailboxProblem.ON_PREMISES)
 
 
 def person_refusal(mailbox: str, purpose: str) -> NotARoom:
@@ -85,6 +89,7 @@ def person_refusal(mailbox: str, purpose: str) -> NotARoom:
         f"{mailbox} is {kind} mailbox, not a room: its calendar would show on the Book page and "
         "the plan to every member. Add the room's own mailbox (Exchange admin center → "
         "Recipients → Resources).",
+        RoomLink.MailboxProblem.PERSON,
     )
 
 
@@ -158,6 +163,7 @@ def do_import_rooms(
         )
         link.room_list = room_lists.get(mailbox, "")
         link.last_seen_in_places_at = now
+        link.mailbox_checked_at = now  # the caller had Places or Exchange say it is a room
         link.save()
         links.append(link)
     return links
@@ -243,7 +249,12 @@ def do_reimport_room(organisation: Organisation, link: RoomLink, client: GraphCl
         for tenant_room in list_tenant_rooms(organisation, client)
     }
     found = listed.get(link.mailbox.lower())
-    room = found.room if found else find_room_by_mailbox(client, link.mailbox)
+    try:
+        room = found.room if found else find_room_by_mailbox(client, link.mailbox)
+    except NotARoom as refusal:
+        if refusal.problem:
+            do_flag_room_mailbox(link, refusal.problem)
+        raise
     room_lists = {link.mailbox.lower(): found.room_list} if found else {}
     [link] = do_import_rooms(organisation, link.space.office, [room], room_lists=room_lists)
     return link

@@ -434,6 +434,9 @@ def reimport_room(request: SignedInRequest, link_id: int) -> HttpResponse:
             link = do_reimport_room(request.user.organisation, link, client)
     except Failed as failed:
         return render_manage_rooms(request, office, failure=failed.result)
+    except NotARoom as refusal:
+        messages.error(request, f"Nothing was updated: {refusal.message}")
+        return redirect_to_manage(office)
     except ValidationError as error:
         messages.error(request, "Nothing was updated: " + " ".join(error.messages))
         return redirect_to_manage(office)

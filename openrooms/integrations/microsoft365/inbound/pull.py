@@ -45,6 +45,11 @@ from openrooms.integrations.microsoft365.models import (
     OutboxEntry,
     RoomLink,
 )
+from openrooms.integrations.microsoft365.room_mailboxes import (
+    check_room_mailbox,
+    flag_if_on_premises,
+    problem_text,
+)
 from openrooms.jobs.leases import (
     acquire_lease,
     clear_queued_mark,
@@ -117,6 +122,9 @@ def pull_room(
         return PullResult(error="Microsoft 365 is not connected.")
     try:
         client = client or shared_client(connection)
+        check_room_mailbox(link, client, now=now)
+        if link.mailbox_problem:
+            return record_pull_failure(state, problem_text(link), now=now, permanent=True)
         try:
             result = run_round(link, state, client, now=now, full=needs_full_sync(state, now))
         except GraphFailure as failure:
@@ -128,6 +136,8 @@ def pull_room(
         learn_room_answers(link, client, now=now)
     except GraphFailure as failure:
         logger.warning("Pulling the calendar of %s failed: %s", link.mailbox, failure)
+        if flag_if_on_premises(link, failure):
+            return record_pull_failure(state, problem_text(link), now=now, permanent=True)
         return record_pull_failure(
             state, describe(failure), now=now, permanent=failure.permanent
         )

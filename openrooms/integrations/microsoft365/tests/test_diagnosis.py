@@ -147,13 +147,16 @@ def test_in_booker_mode_a_tester_without_a_mailbox_tests_with_a_member_who_has_o
     assert f"in the calendar of {PERSON}" in results["calendars"].detail
 
 
-def test_in_booker_mode_nobody_with_a_mailbox_fails_the_write_saying_why(full_app, emulator):
+def test_in_booker_mode_with_nobody_in_the_tenant_the_write_goes_where_bookings_go(
+    full_app, emulator
+):
     results = run_all(client_of(emulator.config(), full_app), also_write=True,
                       booker_mode=True, tester="admin@acme.test", members=("admin@acme.test",))
-    assert not results["calendars"].ok
-    assert "no member of this organisation (you included) has a mailbox" in (
-        results["calendars"].detail)
-    assert "Directly in the room's calendar" in results["calendars"].fix
+    assert results["calendars"].ok
+    assert "No member of this organisation (you included) has a mailbox in the tenant, so " \
+        "bookings are written to the rooms' calendars, as this test was." in (
+            results["calendars"].detail)
+    assert "Settings → Members" in results["calendars"].fix
 
 
 def test_in_booker_mode_the_directory_step_counts_members_without_a_mailbox(full_app, emulator):
