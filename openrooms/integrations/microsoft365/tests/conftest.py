@@ -78,7 +78,7 @@ def app_named(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def full_app(graph_settings: dict[str, Any]) -> dict[str, Any]:
-    """The Azure app with all three permissions consented."""
+    """The Azure app with all four permissions consented."""
     return app_named(graph_settings, "openrooms")
 
 
