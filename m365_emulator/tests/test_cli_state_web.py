@@ -28,7 +28,7 @@ def test_print_config_gives_what_settings_need(tmp_path):
     assert config["tenant_domain"] == "contoso.onmicrosoft.com"
     names = {a["name"]: a for a in config["apps"]}
     assert set(names["openrooms"]["permissions"]) == {
-        "Directory.Read.All", "Calendars.ReadWrite", "Place.Read.All"}
+        "Directory.Read.All", "Calendars.ReadWrite", "Place.Read.All", "MailboxSettings.Read"}
     assert "Calendars.ReadWrite" not in names["openrooms-no-calendar-consent"]["permissions"]
     assert names["openrooms-expired-secret"]["secret_expires"] < date.today().isoformat()
     assert {"secret_id", "secret_value", "client_id"} <= set(names["openrooms"])
