@@ -108,6 +108,7 @@ def start_tenant(args: argparse.Namespace, folder: Path) -> tuple[EmulatorHandle
 def set_up_organisation(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
     """An organisation connected to the emulator's app, with every generated room linked."""
     from common import connected_organisation  # bench/common.py
+    from django.utils import timezone
 
     from openrooms.integrations.microsoft365.models import RoomLink
     from openrooms.spaces.models import Space
@@ -121,9 +122,10 @@ def set_up_organisation(args: argparse.Namespace, config: dict[str, Any]) -> lis
         batch_size=500,
     )
     RoomLink.objects.bulk_create(
+        # As an import leaves them: checked to be rooms (rooms.py), so no pull asks again.
         [RoomLink(space=space, organisation=organisation, mailbox=mailbox,
-                  display_name=space.name) for space, mailbox in zip(spaces, mailboxes,
-                                                                      strict=True)],
+                  display_name=space.name, mailbox_checked_at=timezone.now())
+         for space, mailbox in zip(spaces, mailboxes, strict=True)],
         batch_size=500,
     )
     return mailboxes

@@ -79,6 +79,7 @@ def start_emulator(folder: Path, latency_ms: int) -> tuple[subprocess.Popen, dic
 def seed(config: dict[str, Any]) -> tuple[Any, list[Any]]:
     """An organisation connected in room-calendar mode, a member, and linked rooms."""
     from common import connected_organisation  # bench/common.py
+    from django.utils import timezone
 
     from openrooms.accounts.services import do_create_account
     from openrooms.integrations.microsoft365.models import RoomLink
@@ -94,7 +95,7 @@ def seed(config: dict[str, Any]) -> tuple[Any, list[Any]]:
         mailbox = f"gen-room-{n:03d}@{config['tenant_domain']}"
         space = do_create_space(office, kind=Space.Kind.ROOM, name=f"Room {n}", capacity=6)
         RoomLink.objects.create(space=space, organisation=organisation, mailbox=mailbox,
-                                display_name=f"Room {n}")
+                                display_name=f"Room {n}", mailbox_checked_at=timezone.now())
         rooms.append(space)
     return member, rooms
 

@@ -74,6 +74,7 @@ def main() -> None:
     from common import connected_organisation  # bench/common.py
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
+    from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
 
     import m365_emulator
@@ -102,7 +103,8 @@ def main() -> None:
     organisation = connected_organisation(config, timezone="Europe/Paris")
     office = do_create_office(organisation, name="Paris", timezone="Europe/Paris")
     space = do_create_space(office, kind=Space.Kind.ROOM, name="Seine", capacity=8)
-    link = RoomLink.objects.create(space=space, organisation=organisation, mailbox=ROOM)
+    link = RoomLink.objects.create(space=space, organisation=organisation, mailbox=ROOM,
+                                   mailbox_checked_at=timezone.now())  # as an import leaves it
 
     worker_env = {
         **os.environ,
