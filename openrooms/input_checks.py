@@ -1,7 +1,7 @@
 """What the product accepts at its edges: days, instants, UTC offsets and text both databases store.
 
 The API's schemas (the pydantic types below), the forms (`openrooms.forms.TextChecks`) and the
-pages' JSON endpoints (`parse_day`, `checked_*`) all check here, so a value is refused the same
+pages' JSON endpoints (`parse_day`, `text_problem`) all check here, so a value is refused the same
 way on SQLite and PostgreSQL, before either engine (or Python's date arithmetic) sees it:
 
 - days from 0001-01-02 to 9999-12-30: one day inside Python's range at each end, so a day's
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
@@ -71,59 +73,35 @@ def parse_day(text: str, *, field: str = "date") -> dt.date:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{DAY_FORMAT}.", field=field) from None
-    return checked(day, day_problem, field)
-
-
-def parse_instant(text: str, *, field: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"{INSTANT_FORMAT}.", field=field) from None
-    return checked(value, instant_problem, field)
-
-
-def checked_instant(value: dt.datetime, *, field: str) -> dt.datetime:
-    return checked(value, instant_problem, field)
-
-
-def checked_text(value: str, *, field: str) -> str:
-    return checked(value, text_problem, field)
-
-
-def checked(value: Any, problem: Any, field: str) -> Any:
-    message = problem(value)
+    message = day_problem(day)
     if message:
         raise BadInput(message, field=field)
-    return value
+    return day
 
 
 # The API's types read ISO 8601 strings only: pydantic alone also reads numbers, and strings of
 # digits, as Unix times.
 
 
-def read_iso_instant(value: object) -> object:
+def read_iso(value: object, parse: Callable[[str], Any], kind: type, message: str) -> object:
     if isinstance(value, str):
         try:
-            return dt.datetime.fromisoformat(value)
+            return parse(value)
         except ValueError:
-            raise ValueError(f"{INSTANT_FORMAT}.") from None
-    if isinstance(value, dt.datetime):
+            raise ValueError(message) from None
+    # A date is no datetime, but a datetime is a date: only the exact kind passes as it is.
+    if type(value) is kind:
         return value
-    raise ValueError(f"{INSTANT_FORMAT}.")
+    raise ValueError(message)
 
 
-def read_iso_day(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{DAY_FORMAT}.") from None
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    raise ValueError(f"{DAY_FORMAT}.")
+read_iso_instant = partial(read_iso, parse=dt.datetime.fromisoformat, kind=dt.datetime,
+                           message=f"{INSTANT_FORMAT}.")
+read_iso_day = partial(read_iso, parse=dt.date.fromisoformat, kind=dt.date,
+                       message=f"{DAY_FORMAT}.")
 
 
-def as_validator(problem: Any) -> AfterValidator:
+def as_validator(problem: Callable[[Any], str | None]) -> AfterValidator:
     def validate(value: Any) -> Any:
         message = problem(value)
         if message:
