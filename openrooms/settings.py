@@ -226,8 +226,10 @@ MICROSOFT_OUTBOX_MAX_RETRY_SECONDS = float(
 # after another); Outlook allows 4 concurrent requests per app and mailbox, the rest are left
 # to the inbound sync.
 MICROSOFT_OUTBOX_MAILBOX_SLOTS = int(os.environ.get("MICROSOFT_OUTBOX_MAILBOX_SLOTS", "2"))
-# A claim by a worker that died is taken over after this long.
-MICROSOFT_OUTBOX_LEASE_SECONDS = float(os.environ.get("MICROSOFT_OUTBOX_LEASE_SECONDS", "600"))
+# Every claim on work (a lease, an outbox entry) lasts this long; a running worker's heartbeat
+# extends its claims every quarter of it (jobs.heartbeat), so a worker that died without a word
+# (SIGKILL, a lost machine) loses its claims this long after its last beat.
+WORK_CLAIM_SECONDS = float(os.environ.get("WORK_CLAIM_SECONDS", "60"))
 # The longest a single Graph call waits on Retry-After before trying again.
 MICROSOFT_MAX_WAIT_SECONDS = float(os.environ.get("MICROSOFT_MAX_WAIT_SECONDS", "60"))
 # Inbound sync: each linked room's calendar is pulled (calendarView/delta) this often, over a

@@ -50,9 +50,14 @@ def lease_key(kind: str, **parts: object) -> str:
 PROCESS_TOKEN = secrets.token_hex(4)
 
 
+def process_id() -> str:
+    """This process, told apart from any other on any machine; every holder_id starts with it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}:"
+
+
 def holder_id() -> str:
     """Who holds a claim: this process and thread (a worker runs one task at a time)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}:{threading.get_ident()}"
+    return f"{process_id()}{threading.get_ident()}"
 
 
 def acquire_lease(key: str, holder: str, length: dt.timedelta) -> bool:

@@ -1,4 +1,5 @@
-"""The one table of background work's own: leases (jobs.leases says what each key names)."""
+"""Background work's own tables: leases (jobs.leases says what each key names) and the
+heartbeats of running workers (jobs.heartbeat)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,14 @@ class WorkLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} held by {self.holder or 'nobody'} until {self.expires_at}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A running worker process, seen at `seen_at`: readiness asks whether one is alive."""
+
+    process = models.CharField(max_length=200, unique=True)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.process} seen at {self.seen_at}"

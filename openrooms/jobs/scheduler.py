@@ -30,7 +30,7 @@ def schedule_periodic_work(holder: str, *, interval: float) -> bool:
 def run_scheduler(interval: float, stop: threading.Event | None = None) -> None:
     """Ticks every `interval` seconds until `stop` is set; a failed tick is logged, not fatal."""
     stop = stop or threading.Event()
-    holder = f"scheduler:{holder_id()}"
+    holder = f"{holder_id()}:scheduler"
     while not stop.is_set():
         close_old_connections()
         try:

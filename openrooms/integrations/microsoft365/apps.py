@@ -13,7 +13,14 @@ class Microsoft365Config(AppConfig):
         # records them inside the same transaction.
         from openrooms.bookings.signals import booking_changed
         from openrooms.integrations.microsoft365 import schedule
-        from openrooms.integrations.microsoft365.outbound import record_booking_change
+        from openrooms.integrations.microsoft365.outbound import (
+            extend_entry_claims,
+            record_booking_change,
+            release_entry_claims,
+        )
+        from openrooms.jobs.heartbeat import register_claims
 
         booking_changed.connect(record_booking_change, dispatch_uid="microsoft365-outbox")
         schedule.register()
+        # A worker's heartbeat keeps its outbox claims alive; one that stops lets them go.
+        register_claims(extend_entry_claims, release_entry_claims)

@@ -64,6 +64,7 @@ from openrooms.integrations.microsoft365.room_mailboxes import (
     RoomNotInOutlook,
     flag_if_on_premises,
 )
+from openrooms.jobs.heartbeat import claim_length
 from openrooms.jobs.leases import (
     acquire_lease,
     clear_queued_mark,
@@ -143,7 +144,20 @@ def enqueue_delivery(mailbox: str) -> None:
 
 
 def lease_length() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.MICROSOFT_OUTBOX_LEASE_SECONDS)
+    """How long a claim lasts; a running worker's heartbeat keeps extending it (jobs.heartbeat)."""
+    return claim_length()
+
+
+def extend_entry_claims(prefix: str, until: dt.datetime) -> int:
+    return OutboxEntry.objects.filter(
+        claimed_by__startswith=prefix, claimed_until__gt=timezone.now()
+    ).update(claimed_until=until)
+
+
+def release_entry_claims(prefix: str) -> int:
+    return OutboxEntry.objects.filter(claimed_by__startswith=prefix).update(
+        claimed_by="", claimed_until=None
+    )
 
 
 def acquire_mailbox_slot(mailbox: str, holder: str) -> str | None:

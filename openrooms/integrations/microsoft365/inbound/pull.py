@@ -50,6 +50,7 @@ from openrooms.integrations.microsoft365.room_mailboxes import (
     flag_if_on_premises,
     problem_text,
 )
+from openrooms.jobs.heartbeat import claim_length
 from openrooms.jobs.leases import (
     acquire_lease,
     clear_queued_mark,
@@ -278,7 +279,7 @@ def pull_with_lease(link_id: int) -> str:
     """Pulls the room unless another worker is pulling it now (a per-room lease)."""
     holder = holder_id()
     key = lease_key("pull", link_id=link_id)
-    length = dt.timedelta(seconds=settings.MICROSOFT_OUTBOX_LEASE_SECONDS)
+    length = claim_length()
     link = RoomLink.objects.select_related("organisation", "space__office").filter(
         pk=link_id
     ).first()

@@ -399,7 +399,7 @@ def test_an_entry_is_claimed_by_one_holder_only(room_mode, seine, member):
 
 def test_a_mailbox_has_a_bounded_number_of_deliveries_in_flight(settings):
     settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS = 2
-    settings.MICROSOFT_OUTBOX_LEASE_SECONDS = 0.3
+    settings.WORK_CLAIM_SECONDS = 0.3
     assert acquire_mailbox_slot(SEINE, "a") and acquire_mailbox_slot(SEINE, "b")
     assert acquire_mailbox_slot(SEINE, "c") is None
     assert acquire_mailbox_slot(BASTILLE, "c") is not None

@@ -2,9 +2,10 @@
 
 It is django-tasks-db's `db_worker` (tasks are database rows; it claims one at a time with
 SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, an exclusive transaction on SQLite) plus,
-unless `--no-scheduler`, the scheduler loop of `openrooms scheduler` in a thread. Start as many
-workers as the load needs, on one machine or several; SIGTERM or Ctrl+C stops one after its
-current task.
+unless `--no-scheduler`, the scheduler loop of `openrooms scheduler` in a thread, and the
+heartbeat thread that keeps this worker's claims alive (jobs.heartbeat). Start as many workers
+as the load needs, on one machine or several; SIGTERM or Ctrl+C stops one after its current
+task, and it lets go of every claim at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from openrooms.jobs.heartbeat import release_all, run_heartbeat
 from openrooms.jobs.scheduler import run_scheduler
 
 
@@ -53,7 +55,17 @@ class Command(BaseCommand):
             threading.Thread(
                 target=run_scheduler, args=(scheduler_every,), name="scheduler", daemon=True
             ).start()
-        call_command(
-            "db_worker", interval=interval, reload=False,
-            startup_delay=not no_startup_delay, verbosity=verbosity,
+        stop_beating = threading.Event()
+        heartbeat = threading.Thread(
+            target=run_heartbeat, args=(stop_beating,), name="heartbeat", daemon=True
         )
+        heartbeat.start()
+        try:
+            call_command(
+                "db_worker", interval=interval, reload=False,
+                startup_delay=not no_startup_delay, verbosity=verbosity,
+            )
+        finally:
+            stop_beating.set()
+            heartbeat.join(timeout=5)
+            release_all()
