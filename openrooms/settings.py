@@ -73,9 +73,11 @@ INSTALLED_APPS = [
     "openrooms.api",
     "openrooms.integrations.microsoft365",
     "openrooms.demo",
+    "openrooms.operations",
 ]
 
 MIDDLEWARE = [
+    "openrooms.operations.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "openrooms.middleware.RequestSizeCapMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -93,5 +93,12 @@ def run_heartbeat(stop: threading.Event) -> None:
             return
 
 
-def workers_seen_since(moment: dt.datetime) -> int:
-    return WorkerHeartbeat.objects.filter(seen_at__gte=moment).count()
+# A worker beats every quarter of a claim (15 s by default): one unseen for a minute is gone.
+ALIVE_WITHIN = dt.timedelta(minutes=1)
+
+
+def workers_alive(now: dt.datetime | None = None) -> int:
+    """Worker processes that beat in the last minute, on every machine."""
+    return WorkerHeartbeat.objects.filter(
+        seen_at__gte=(now or timezone.now()) - ALIVE_WITHIN
+    ).count()

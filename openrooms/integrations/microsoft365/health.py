@@ -24,9 +24,13 @@ from openrooms.integrations.microsoft365.models import (
     OutboxEntry,
     RoomLink,
 )
-from openrooms.integrations.microsoft365.outbound import outbox_entries_of
+from openrooms.integrations.microsoft365.outbound import (
+    oldest_undelivered_age,
+    outbox_entries_of,
+)
 from openrooms.integrations.microsoft365.room_mailboxes import problem_text
 from openrooms.integrations.microsoft365.subscriptions import webhooks_enabled
+from openrooms.jobs.heartbeat import workers_alive
 
 # Subscriptions are renewed once a third of their life is left (subscriptions.py), a day or more
 # before they end: one this close to its end has missed its renewal.
@@ -86,6 +90,8 @@ class Summary:
     webhooks: bool
     poll_seconds: float
     safety_poll_seconds: float
+    workers_alive: int  # seen in the last minute (jobs.heartbeat), as /readyz reports
+    oldest_undelivered_minutes: int | None
 
     @property
     def poll_every(self) -> str:
@@ -191,6 +197,8 @@ def summary_of(
         pending=Count("pk", filter=Q(state=OutboxEntry.State.PENDING)),
         failing=Count("pk", filter=Q(state=OutboxEntry.State.FAILED)),
     )
+    now = now or timezone.now()
+    oldest = oldest_undelivered_age(organisation, now)
     bookings = conflicts_and_declines(organisation, now).aggregate(
         conflicts=Count("pk", filter=Q(status=Booking.Status.CONFLICT)),
         declined=Count("pk", filter=Q(status=Booking.Status.DECLINED)),
@@ -206,6 +214,8 @@ def summary_of(
         webhooks=webhooks_enabled(),
         poll_seconds=settings.MICROSOFT_POLL_SECONDS,
         safety_poll_seconds=settings.MICROSOFT_POLL_SECONDS_WITH_WEBHOOKS,
+        workers_alive=workers_alive(now),
+        oldest_undelivered_minutes=None if oldest is None else int(oldest.total_seconds() // 60),
     )
 
 

@@ -584,6 +584,18 @@ def outbox_entries_of(organisation: Organisation) -> QuerySet[OutboxEntry]:
     return OutboxEntry.objects.filter(organisation=organisation)
 
 
+def oldest_undelivered_age(
+    organisation: Organisation | None = None, now: dt.datetime | None = None
+) -> dt.timedelta | None:
+    """How long the oldest change not yet in Outlook has waited (of one organisation, or of
+    all for readiness); None when every change is delivered."""
+    entries = OutboxEntry.objects.filter(state__in=OPEN)
+    if organisation is not None:
+        entries = entries.filter(organisation=organisation)
+    oldest = entries.order_by("created_at").values_list("created_at", flat=True).first()
+    return None if oldest is None else (now or timezone.now()) - oldest
+
+
 def entries_needing_attention(organisation: Organisation) -> QuerySet[OutboxEntry]:
     """Open entries that have failed at least once, for the sync health page."""
     return (

@@ -39,6 +39,7 @@ from openrooms.integrations.microsoft365.tests.outbox_helpers import (
     linked_room,
     slot,
 )
+from openrooms.jobs.heartbeat import beat
 from openrooms.spaces.services import do_create_office
 
 pytestmark = pytest.mark.django_db
@@ -523,3 +524,20 @@ def test_the_queued_resync_is_a_full_sync_that_reconciles_the_room(
     state = CalendarSyncState.objects.get(link=link)
     assert state.last_full_sync_at is not None and first.last_full_sync_at is not None
     assert state.delta_link and state.last_full_sync_at > first.last_full_sync_at
+
+
+def summary_item(page: str, element_id: str) -> str:
+    start = page.index(f'id="{element_id}"')
+    return page[start:page.index("</li>", start)]
+
+
+def test_it_shows_the_workers_running_and_the_oldest_change_waiting(admin_client, booking):
+    page = admin_client.get(PAGE).text
+    assert "<strong>0</strong> workers running: nothing reaches Outlook until" in summary_item(
+        page, "sync-workers")
+    OutboxEntry.objects.filter(booking=booking).update(
+        created_at=timezone.now() - dt.timedelta(minutes=42))
+    beat("sync-health-test:1:abc:")
+    page = admin_client.get(PAGE).text
+    assert "<strong>1</strong> worker running" in summary_item(page, "sync-workers")
+    assert "<strong>42</strong> minutes old" in summary_item(page, "sync-oldest")

@@ -1,0 +1,1 @@
+"""Running openrooms in production: the server, its health endpoints, backups."""
