@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,7 @@ from django.test import Client
 from m365_emulator.testing import wait_until
 from openrooms.jobs.heartbeat import beat, release_all
 from openrooms.operations import health
-
-PROJECT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from openrooms.operations.tests.processes import PROJECT, answers_health, free_port
 
 
 def worker_pids(master: int) -> set[int]:
@@ -49,14 +41,7 @@ def served(tmp_path: Path):
         cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-
-    def alive() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(alive, timeout=60, interval=0.1)
+    wait_until(lambda: answers_health(base), timeout=60, interval=0.1)
     yield process, base, tmp_path / "serve.log"
     if process.poll() is None:
         process.kill()
