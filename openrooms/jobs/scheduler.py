@@ -1,8 +1,8 @@
 """The scheduler: every few seconds, the periodic work of every app, by one process at a time.
 
 `openrooms worker` runs it in a thread, `openrooms scheduler` on its own. Only one scheduler
-ticks at a time (a lease it renews every tick, taken over after three missed ticks), so
-running one in every worker enqueues nothing twice.
+ticks at a time (a lease it renews every tick, taken over after three missed ticks, or at once
+when its process stops), so running one in every worker enqueues nothing twice.
 """
 
 from __future__ import annotations

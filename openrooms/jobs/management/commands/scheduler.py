@@ -8,12 +8,15 @@ workers run with `--no-scheduler`. Several schedulers may run: one ticks at a ti
 
 from __future__ import annotations
 
-import contextlib
+import signal
+import threading
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from openrooms.jobs.heartbeat import release_all
 from openrooms.jobs.scheduler import run_scheduler
 
 
@@ -27,6 +30,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, every: float, **options: Any) -> None:
-        self.stdout.write(f"Scheduler ticking every {every} s; Ctrl+C to stop.")
-        with contextlib.suppress(KeyboardInterrupt):
-            run_scheduler(every)
+        self.stdout.write(f"Scheduler ticking every {every} s; Ctrl+C or SIGTERM to stop.")
+        stop = threading.Event()
+
+        def stop_after_this_tick(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, stop_after_this_tick)
+        try:
+            run_scheduler(every, stop)
+        finally:
+            release_all()  # a standby scheduler takes over at its next tick
