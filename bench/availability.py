@@ -133,7 +133,7 @@ def main() -> None:
         env = {
             **os.environ, "DATABASE_URL": url, "LOG_LEVEL": "ERROR", "ALLOWED_HOSTS": "testserver"
         }
-        subprocess.run(  # noqa: S603 - this very script, in a child process per database
+        subprocess.run(
             [sys.executable, __file__, "--child", "--runs", str(args.runs)], env=env, check=True
         )
 

@@ -141,7 +141,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], folder: Path,
         command += [str(ROOT / "manage.py"), "worker", "--no-scheduler", "--interval", "0.05",
                     "--no-startup-delay"]
         log = (folder / f"worker-{n}.log").open("w")
-        workers.append(subprocess.Popen(  # noqa: S603 - our own manage.py
+        workers.append(subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     deadline = time.monotonic() + 60
     while not all("Starting worker" in (folder / f"worker-{n}.log").read_text()

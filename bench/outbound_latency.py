@@ -55,7 +55,7 @@ def start_emulator(folder: Path, latency_ms: int) -> tuple[subprocess.Popen, dic
     fixture = folder / "tenant.json"
     fixture.write_text(json.dumps(tenant))
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - the emulator of this repository
+    process = subprocess.Popen(
         [sys.executable, "-m", "m365_emulator", "--port", str(port), "--fixture", str(fixture),
          "--state-dir", str(folder), "--latency-ms", str(latency_ms)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -129,7 +129,7 @@ def measure(args: argparse.Namespace) -> None:
         member, rooms = seed(config)
         connection.close()  # the worker gets SQLite's write lock without waiting for ours
 
-        worker = subprocess.Popen(  # noqa: S603 - the product's own worker command
+        worker = subprocess.Popen(
             [sys.executable, "manage.py", "worker", "-v", "0", *shlex.split(args.worker_args)],
             cwd=ROOT, env=os.environ.copy(),
         )

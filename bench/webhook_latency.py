@@ -117,7 +117,7 @@ def main() -> None:
         "MICROSOFT_POLL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
-    worker = subprocess.Popen(  # noqa: S603 - our own worker, on the bench's database
+    worker = subprocess.Popen(
         [sys.executable, "manage.py", "worker", "--interval", str(args.worker_interval),
          "--scheduler-every", "1", "--no-startup-delay", "-v", "0"],
         cwd=ROOT, env=worker_env,
