@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/openrooms
 # Both cores (pytest-xdist), idle workers take tests from busy ones; the slowest 15 at the end.
 PYTEST := $(BIN)/python -m pytest -n auto --dist worksteal --durations=15
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck soak system-deps bench clean
+.PHONY: demo test test-sqlite test-postgres lint typecheck soak scale-out system-deps bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -55,6 +55,14 @@ soak: $(VENV)/.installed-dev
 	@$(BIN)/python scripts/check_postgres.py "$(TEST_DATABASE_URL)"
 	SYNC_FAULTS_OUTAGE_SECONDS=120 DATABASE_URL=$(TEST_DATABASE_URL) $(PYTEST) -q \
 		openrooms/integrations/microsoft365/tests/test_sync_faults.py
+
+# Scale-out, full length: two web processes and three workers (one SIGKILLed and restarted),
+# 100 clients for a minute on PostgreSQL; the suite runs it for 15 s with 40 clients.
+scale-out: $(VENV)/.installed-dev
+	@$(BIN)/python scripts/check_postgres.py "$(TEST_DATABASE_URL)"
+	OPENROOMS_SCALE_OUT_SECONDS=60 OPENROOMS_SCALE_OUT_CLIENTS=100 \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -q -s \
+		openrooms/operations/tests/test_scale_out.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/availability.py
