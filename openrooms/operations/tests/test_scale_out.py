@@ -130,8 +130,8 @@ def test_two_web_processes_and_three_workers_survive_a_killed_worker(
     webs = [serve(env, tmp_path) for _ in range(2)]
     workers = start_workers(3, extra_env={"WORK_CLAIM_SECONDS": "10"})
     try:
-        for _, base in webs:
-            wait_until(lambda base=base: answers_health(base), timeout=60, interval=0.1)
+        wait_until(lambda: all(answers_health(base) for _, base in webs), timeout=60,
+                   interval=0.1)
         load = Load([base for _, base in webs], tokens, list(rooms.values()))
         threads = [threading.Thread(target=load.client, args=(n,)) for n in range(CLIENTS)]
         started = time.monotonic()
