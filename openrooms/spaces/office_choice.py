@@ -23,6 +23,6 @@ def chosen_office(request: SignedInRequest, office_id: object = None) -> Office 
         last_id = request.session.get(OFFICE_IN_SESSION)
         office = offices.filter(pk=last_id).first() if last_id is not None else None
         office = office or offices.first()
-    if office is not None:
-        request.session[OFFICE_IN_SESSION] = office.pk
+    if office is not None and request.session.get(OFFICE_IN_SESSION) != office.pk:
+        request.session[OFFICE_IN_SESSION] = office.pk  # a GET that changes nothing writes nothing
     return office

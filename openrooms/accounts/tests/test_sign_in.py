@@ -159,3 +159,31 @@ def test_the_migration_lowers_emails_and_parks_duplicates(organisation, member, 
         assert old.email == f"member+duplicate-{old.pk}@acme.test" and not old.is_active
         assert mixed.email == "only@acme.test"
         transaction.set_rollback(True)
+
+
+PRODUCTION_HASHERS = [
+    "openrooms.accounts.hashers.ServiceArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+def test_passwords_are_hashed_with_argon2id_at_owasps_service_settings(settings, organisation):
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+    account = do_create_account(organisation, email="nina@acme.test", password=PASSWORD)
+    algorithm, variant, version, parameters, *_ = account.password.split("$")
+    assert (algorithm, variant) == ("argon2", "argon2id")
+    assert parameters == "m=12288,t=3,p=1"
+
+
+def test_a_hash_of_djangos_heavier_default_is_made_again_at_the_next_sign_in(
+    settings, organisation
+):
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+    account = do_create_account(organisation, email="olga@acme.test", password=PASSWORD)
+    Account.objects.filter(pk=account.pk).update(
+        password=Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt()))
+    assert "m=102400,t=2,p=8" in Account.objects.get(pk=account.pk).password
+    assert try_sign_in(Client(), "olga@acme.test", PASSWORD) == "signed in"
+    assert "m=12288,t=3,p=1" in Account.objects.get(pk=account.pk).password

@@ -276,3 +276,16 @@ def test_a_large_office_is_shown_a_page_of_spaces_at_a_time_rooms_first(
     assert first.count('<li class="space-row') == 3 and second.count('<li class="space-row') == 2
     assert "Boardroom" in first and "Spaces 1–3 of 5" in first
     assert "Desk 3" in second and "Spaces 4–5 of 5" in second
+
+
+def test_a_get_that_changes_nothing_writes_no_session(member_client, office, room):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member_client.get(f"/?office={office.pk}")  # chooses the office: remembered once
+    for url in (f"/?office={office.pk}", "/"):
+        with CaptureQueriesContext(connection) as queries:
+            assert member_client.get(url).status_code == 200
+        writes = [q["sql"] for q in queries.captured_queries
+                  if "django_session" in q["sql"] and not q["sql"].lstrip().startswith("SELECT")]
+        assert writes == [], url
