@@ -170,7 +170,7 @@ PRODUCTION_HASHERS = [
 def test_passwords_are_hashed_with_argon2id_at_owasps_service_settings(settings, organisation):
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
     account = do_create_account(organisation, email="nina@acme.test", password=PASSWORD)
-    algorithm, variant, version, parameters, *_ = account.password.split("$")
+    algorithm, variant, _version, parameters, *_ = account.password.split("$")
     assert (algorithm, variant) == ("argon2", "argon2id")
     assert parameters == "m=12288,t=3,p=1"
 
