@@ -71,10 +71,12 @@ NOT_IN_OUTLOOK = "Not in Outlook: this room's mailbox cannot be synced (see Sync
 def outlook_note(context: template.Context, booking: Booking) -> str:
     """`{% outlook_note booking %}`: "not in Outlook" for a room whose mailbox is flagged, or,
     in booker's-calendar mode, that it went to the room's calendar because its booker has no
-    mailbox in the tenant. Three queries for a whole list of bookings, on the first call."""
-    facts = context.render_context.get("outlook_facts")
+    mailbox in the tenant. Three queries for a whole list of bookings, on the first call: kept
+    on the request, as each included booking item renders in a context of its own."""
+    request = context["request"]
+    facts = getattr(request, "outlook_facts", None)
     if facts is None:
-        facts = context.render_context["outlook_facts"] = outlook_facts(context["request"])
+        facts = request.outlook_facts = outlook_facts(request)
     problems, rerouted = facts
     if problems.get(booking.space_id):
         return NOT_IN_OUTLOOK
