@@ -80,8 +80,8 @@ def json_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def refuse_control_characters(value: Any, field: str = "request") -> None:
     """Every string of the body, however deep, checked before any view reads it."""
-    if isinstance(value, str) and text_problem(value):
-        raise BadInput(str(text_problem(value)), field=field)
+    if isinstance(value, str) and (problem := text_problem(value)):
+        raise BadInput(problem, field=field)
     if isinstance(value, dict):
         for key, item in value.items():
             refuse_control_characters(key, field)

@@ -29,6 +29,16 @@ def check_guid(value: str, what: str) -> str:
     return value.lower()
 
 
+def saved_values(connection: Connection) -> dict[str, Any]:
+    """The connection's settings as the form's fields hold them (the secret is never shown)."""
+    return {
+        "client_id": connection.client_id,
+        "tenant_id": connection.tenant_id,
+        "secret_expires_on": connection.secret_expires_on,
+        "write_mode": connection.write_mode,
+    }
+
+
 class ConnectionForm(TextChecks, forms.Form):
     client_id = forms.CharField(
         label="Client ID",
@@ -75,12 +85,7 @@ class ConnectionForm(TextChecks, forms.Form):
     def __init__(self, *args: Any, connection: Connection | None = None, **kwargs: Any) -> None:
         self.connection = connection
         if connection is not None and "initial" not in kwargs:
-            kwargs["initial"] = {
-                "client_id": connection.client_id,
-                "tenant_id": connection.tenant_id,
-                "secret_expires_on": connection.secret_expires_on,
-                "write_mode": connection.write_mode,
-            }
+            kwargs["initial"] = saved_values(connection)
         super().__init__(*args, **kwargs)
         if connection is None:
             self.fields["client_secret"].required = True

@@ -143,11 +143,6 @@ def enqueue_delivery(mailbox: str) -> None:
 # --- claiming ------------------------------------------------------------------------------
 
 
-def lease_length() -> dt.timedelta:
-    """How long a claim lasts; a running worker's heartbeat keeps extending it (jobs.heartbeat)."""
-    return claim_length()
-
-
 def extend_entry_claims(prefix: str, until: dt.datetime) -> int:
     return OutboxEntry.objects.filter(
         claimed_by__startswith=prefix, claimed_until__gt=timezone.now()
@@ -163,7 +158,7 @@ def release_entry_claims(prefix: str) -> int:
 def acquire_mailbox_slot(mailbox: str, holder: str) -> str | None:
     for slot in range(settings.MICROSOFT_OUTBOX_MAILBOX_SLOTS):
         key = lease_key("mailbox_slot", mailbox=mailbox.lower(), slot=slot)
-        if acquire_lease(key, holder, lease_length()):
+        if acquire_lease(key, holder, claim_length()):
             return key
     return None
 
@@ -196,7 +191,7 @@ def claim_next_entry(mailbox: str, holder: str) -> OutboxEntry | None:
         taken = (
             OutboxEntry.objects.filter(pk=pk, state__in=OPEN)
             .filter(unclaimed(now))
-            .update(claimed_by=holder, claimed_until=now + lease_length())
+            .update(claimed_by=holder, claimed_until=now + claim_length())
         )
         if taken:
             return OutboxEntry.objects.select_related(
@@ -251,7 +246,7 @@ def deliver_due_entries(mailbox: str, *, holder: str | None = None) -> int:
             return handled  # every slot is busy; their holders look again before leaving
         try:
             while (entry := claim_next_entry(mailbox, holder)) is not None:
-                acquire_lease(slot, holder, lease_length())  # still ours, for longer
+                acquire_lease(slot, holder, claim_length())  # still ours, for longer
                 deliver_entry(entry, holder)
                 handled += 1
         finally:

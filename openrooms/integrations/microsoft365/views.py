@@ -30,7 +30,7 @@ from openrooms.integrations.microsoft365 import connection as connections
 from openrooms.integrations.microsoft365 import diagnosis, health, outbound
 from openrooms.integrations.microsoft365.clients import client_for, connection_of
 from openrooms.integrations.microsoft365.explain import HYBRID_FIX, UNREADABLE_KEY_FIX, StepResult
-from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm
+from openrooms.integrations.microsoft365.forms import AddRoomForm, ConnectionForm, saved_values
 from openrooms.integrations.microsoft365.graph.client import GraphClient
 from openrooms.integrations.microsoft365.models import (
     Connection,
@@ -132,10 +132,7 @@ def untestable_form(request: SignedInRequest, connection: Connection) -> StepRes
             "settings tests the saved settings, not those.",
             "Correct the fields marked in red and Save, then test again.",
         )
-    saved = {"client_id": connection.client_id, "tenant_id": connection.tenant_id,
-             "secret_expires_on": connection.secret_expires_on,
-             "write_mode": connection.write_mode}
-    changed = [str(form.fields[name].label) for name, value in saved.items()
+    changed = [str(form.fields[name].label) for name, value in saved_values(connection).items()
                if form.cleaned_data[name] != value]
     if form.cleaned_data["client_secret"]:
         changed.append(str(form.fields["client_secret"].label))

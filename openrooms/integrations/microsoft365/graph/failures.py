@@ -54,32 +54,31 @@ def is_on_premises(failure: GraphFailure) -> bool:
     return failure.code == "MailboxNotEnabledForRESTAPI" or "on-premise" in failure.message.lower()
 
 
-def failure_in_batch(answer: dict[str, object]) -> GraphFailure:
-    """The GraphFailure of one failed answer of a `$batch` call."""
-    body = answer.get("body")
+def failure_of(status: int, body: object, retry_after: float | None = None) -> GraphFailure:
+    """The GraphFailure of an answer with `status` and Graph's error `body` (`{"error": ...}`)."""
     error = body.get("error", {}) if isinstance(body, dict) else {}
     error = error if isinstance(error, dict) else {}
-    status = int(str(answer.get("status") or 0))
     return GraphFailure(
         str(error.get("message") or f"Microsoft Graph answered {status}."),
-        status=status, code=str(error.get("code") or ""),
+        status=status,
+        code=str(error.get("code") or ""),
         permanent=status in {400, 401, 403, 404, 410},
+        retry_after=retry_after,
     )
+
+
+def failure_in_batch(answer: dict[str, object]) -> GraphFailure:
+    """The GraphFailure of one failed answer of a `$batch` call."""
+    return failure_of(int(str(answer.get("status") or 0)), answer.get("body"))
 
 
 def graph_failure(response: httpx.Response) -> GraphFailure:
     try:
-        error = response.json().get("error", {})
-    except (json.JSONDecodeError, AttributeError):
-        error = {}
-    code = error.get("code", "") if isinstance(error, dict) else ""
-    message = error.get("message", "") if isinstance(error, dict) else ""
-    return GraphFailure(
-        message or f"Microsoft Graph answered {response.status_code}.",
-        status=response.status_code,
-        code=code,
-        permanent=response.status_code in {400, 401, 403, 404, 410},
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        body = response.json()
+    except json.JSONDecodeError:
+        body = {}
+    return failure_of(
+        response.status_code, body, parse_retry_after(response.headers.get("Retry-After"))
     )
 
 
