@@ -67,6 +67,11 @@ class Booking(models.Model):
         indexes = [
             models.Index(fields=["space", "start"]),
             models.Index(fields=["booker", "start"]),
+            # Conflicts are few among millions of bookings; the day view asks for them each time.
+            models.Index(
+                fields=["space", "start"], condition=models.Q(status="conflict"),
+                name="booking_conflicts",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -7,23 +7,28 @@ call the `do_*` actions and render; the booking rules live in bookings.services.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 
 from openrooms import input_checks
 from openrooms.accounts.requests import SignedInRequest
-from openrooms.bookings.availability import availability, availability_of_space
+from openrooms.bookings.availability import SpaceFilter, SpaceSummary, day_of_spaces
 from openrooms.bookings.errors import BookingConflict, BookingError
 from openrooms.bookings.forms import BookingForm
 from openrooms.bookings.models import Booking
+from openrooms.bookings.row_html import row_html
 from openrooms.bookings.services import (
     DESK_DAY_END,
     access_booking_by_id,
@@ -34,7 +39,7 @@ from openrooms.bookings.services import (
     past_bookings_of,
     upcoming_bookings_of,
 )
-from openrooms.bookings.timeline import CELL, Row, hours, timeline_row
+from openrooms.bookings.timeline import CELL, FIRST_HOUR, Row, hours
 from openrooms.input_checks import BadInput
 from openrooms.spaces.models import Office, Space
 from openrooms.spaces.office_choice import chosen_office
@@ -43,7 +48,7 @@ from openrooms.spaces.services import access_floor_by_id, access_space_by_id
 
 KIND_FILTERS = {"desk": Space.Kind.DESK, "room": Space.Kind.ROOM}
 PAST_BOOKINGS_SHOWN = 30
-SPACES_PER_PAGE = 100
+SPACES_PER_PAGE = 200
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -59,11 +64,59 @@ def parse_day(value: str | None, office: Office) -> dt.date:
         return today_in(office)
 
 
+def url_of_each(view_name: str) -> Callable[[int | str], str]:
+    """reverse(view_name, args=[id]) for any number of ids at the cost of one reverse."""
+    marker = 9_876_543_210
+    head, tail = reverse(view_name, args=[marker]).split(str(marker))
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def timeline_rows(
+    request: SignedInRequest, office: Office, day: dt.date, spaces: Sequence[SpaceSummary]
+) -> list[Row]:
+    """The day's rows of `spaces` (of `office`): two queries for any number of them."""
+    days = day_of_spaces(
+        office, day, SpaceFilter(ids=[space.pk for space in spaces]), viewer_id=request.user.pk,
+        show_subjects=request.user.organisation.show_meeting_subjects,
+    )
+    rows = [Row(space, day, days[space.pk].busy_json) for space in spaces]
+    in_conflict = [row for row in rows if days[row.space.pk].has_conflicts]
+    attach_conflicts(request, office, day, in_conflict)
+    return rows
+
+
+def rows_html(
+    rows: list[Row], day: dt.date, *, extra: str = "", with_form: bool = False
+) -> list[SafeString]:
+    book_url, query = url_of_each("book"), f"?{urlencode({'date': day.isoformat()})}"
+    return [
+        row_html(row, book_url=book_url(row.space.pk) + query, extra=extra, with_form=with_form)
+        for row in rows
+    ]
+
+
+def joined(parts: list[SafeString]) -> SafeString:
+    """Safe strings one after the other, still safe (a page's rows in one piece of the page)."""
+    return mark_safe("".join(parts))  # noqa: S308 - each part is safe
+
+
+def timeline_settings(request: HttpRequest, office: Office, day: dt.date) -> dict[str, str]:
+    """What static/js/day.js needs to draw the page's rows: the office's zone, where the
+    timeline starts (UTC), the time now, and the URL patterns to book and cancel."""
+    first = dt.datetime.combine(day, dt.time(FIRST_HOUR), tzinfo=office.zone)
+    return {
+        "timezone": office.timezone,
+        "date": day.isoformat(),
+        "first": f"{first.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "now": f"{timezone.now():%Y-%m-%dT%H:%M:%SZ}",
+        "book_url": url_of_each("book")("{id}") + f"?{urlencode({'date': day.isoformat()})}",
+        "cancel_url": url_of_each("cancel_booking")("{id}"),
+        "csrf_token": get_token(request),
+    }
+
+
 def row_for(request: SignedInRequest, space: Space, day: dt.date) -> Row:
-    organisation = request.user.organisation
-    spaces = availability_of_space(space, day, show_subjects=organisation.show_meeting_subjects)
-    row = timeline_row(space.office, day, spaces, viewer_id=request.user.pk, now=timezone.now())
-    attach_conflicts(request, space.office, day, [row])
+    [row] = timeline_rows(request, space.office, day, [SpaceSummary.of(space)])
     return row
 
 
@@ -71,12 +124,15 @@ def attach_conflicts(
     request: SignedInRequest, office: Office, day: dt.date, rows: list[Row]
 ) -> None:
     """Outlook meetings in conflict on the day, on their space's row (for whom may see them)."""
+    if not rows:
+        return
     start, end = day_bounds(office, day)
     by_space = {row.space.pk: row for row in rows}
     for conflict in conflicts_of(request.user.organisation, account=request.user).filter(
         space_id__in=by_space, start__lt=end, end__gt=start
     ):
-        by_space[conflict.space_id].conflicts.append(conflict)
+        if conflict.space_id in by_space:
+            by_space[conflict.space_id].conflicts.append(conflict)
 
 
 def day_url(office: Office, day: dt.date, **params: str) -> str:
@@ -98,23 +154,14 @@ def day_view(request: SignedInRequest) -> HttpResponse:
     if request.GET.get("floor"):
         floor = access_floor_by_id(organisation, request.GET["floor"])
         floor = floor if floor.office_id == office.pk else None
-    now = timezone.now()
-    spaces = availability(
-        office,
-        day,
-        kind=KIND_FILTERS.get(kind),
-        floor=floor,
-        viewer=request.user,
-        show_subjects=organisation.show_meeting_subjects,
-    )
     # Rooms first, then desks; a page at a time, so an office of thousands of desks stays a
-    # page a browser can draw (the two queries behind `availability` do not grow either way).
-    spaces.sort(key=lambda item: item.space.kind != Space.Kind.ROOM)
-    page = Paginator(spaces, SPACES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = [
-        timeline_row(office, day, item, viewer_id=request.user.pk, now=now) for item in page
-    ]
-    attach_conflicts(request, office, day, rows)
+    # page a browser can draw, and only the page's spaces are looked up.
+    spaces = SpaceFilter(kind=KIND_FILTERS.get(kind), floor=floor)
+    page = Paginator(spaces.summaries(office, with_amenities=True), SPACES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    summaries = [SpaceSummary(*row) for row in page.object_list]
+    rows = timeline_rows(request, office, day, summaries)
     filters = {"kind": kind, "floor": str(floor.pk) if floor else ""}
     return render(
         request,
@@ -128,8 +175,9 @@ def day_view(request: SignedInRequest) -> HttpResponse:
             "day": day,
             "is_today": day == today_in(office),
             "kind": kind,
-            "rooms": [row for row in rows if row.space.kind == Space.Kind.ROOM],
-            "desks": [row for row in rows if row.space.kind == Space.Kind.DESK],
+            "rooms": joined(rows_html([r for r in rows if r.space.kind == Space.Kind.ROOM], day)),
+            "desks": joined(rows_html([r for r in rows if r.space.kind == Space.Kind.DESK], day)),
+            "timeline": timeline_settings(request, office, day),
             "hours": hours(),
             "previous_url": day_url(office, day - dt.timedelta(days=1), **filters),
             "next_url": day_url(office, day + dt.timedelta(days=1), **filters),
@@ -165,18 +213,19 @@ def suggested_times(space: Space, day: dt.date, start_text: str | None) -> tuple
 def row_response(
     request: HttpRequest,
     row: Row,
-    day: dt.date,
     *,
     form: BookingForm | None = None,
     booked: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    return render(
-        request,
-        "bookings/_space_row.html",
-        {"row": row, "day": day, "hours": hours(), "form": form, "booked": booked},
-        status=status,
+    """One row of the day view for htmx to swap in, with the inline form or a "booked" note."""
+    extra = render_to_string(
+        "bookings/_row_extras.html",
+        {"space": row.space, "day": row.day, "form": form, "booked": booked},
+        request=request,
     )
+    [html] = rows_html([row], row.day, extra=extra, with_form=form is not None)
+    return HttpResponse(html, status=status)
 
 
 @login_required
@@ -211,12 +260,12 @@ def book(request: SignedInRequest, space_id: int) -> HttpResponse:
     if booked is not None:
         if is_htmx(request):
             row = row_for(request, space, day)
-            return row_response(request, row, day, booked=booked_message(booked))
+            return row_response(request, row, booked=booked_message(booked))
         messages.success(request, booked_message(booked))
         return redirect(day_url(office, form.cleaned_data["date"]))
     status = 422 if form.is_bound else 200
     if is_htmx(request):
-        return row_response(request, row_for(request, space, day), day, form=form, status=status)
+        return row_response(request, row_for(request, space, day), form=form, status=status)
     return render(
         request,
         "bookings/book.html",
@@ -246,7 +295,7 @@ def space_row(request: SignedInRequest, space_id: int) -> HttpResponse:
     day = parse_day(request.GET.get("date"), space.office)
     if not is_htmx(request):
         return redirect(day_url(space.office, day))
-    return row_response(request, row_for(request, space, day), day)
+    return row_response(request, row_for(request, space, day))
 
 
 @login_required
@@ -275,7 +324,7 @@ def cancel(request: SignedInRequest, booking_id: int) -> HttpResponse:
     do_cancel_booking(booking, acting=request.user)
     if is_htmx(request) and request.POST.get("day"):
         day = parse_day(request.POST["day"], booking.space.office)
-        return row_response(request, row_for(request, booking.space, day), day)
+        return row_response(request, row_for(request, booking.space, day))
     if is_htmx(request):
         return render(
             request, "bookings/_booking_item.html", {"booking": booking, "now": timezone.now()}

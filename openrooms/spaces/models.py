@@ -93,7 +93,8 @@ class Space(models.Model):
 
     class Meta:
         ordering = ["office", "kind", "name"]
-        indexes = [models.Index(fields=["office", "kind"])]
+        # Pages list an office's spaces rooms first, then by name, a page at a time.
+        indexes = [models.Index(fields=["office", "-kind", "name"], name="space_rooms_first")]
         constraints = [
             models.UniqueConstraint(
                 fields=["office", "kind", "name"], name="space_name_unique_in_office"

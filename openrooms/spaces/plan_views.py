@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from openrooms.accounts.decorators import check_admin
 from openrooms.accounts.requests import SignedInRequest
-from openrooms.bookings.availability import SpaceAvailability, availability
+from openrooms.bookings.availability import BusyInterval, SpaceFilter, busy_intervals
 from openrooms.bookings.services import DESK_DAY_END, DESK_DAY_START, desk_day, do_book
 from openrooms.input_checks import BadInput, parse_day, text_problem
 from openrooms.json_errors import error_response, refusal_response
@@ -325,12 +325,13 @@ def default_range(office: Office) -> tuple[dt.date, dt.time, dt.time]:
 
 
 def space_states(
-    rows: list[SpaceAvailability], account_id: int, start: dt.datetime, end: dt.datetime,
-    zone: zoneinfo.ZoneInfo,
+    space_ids: list[int], busy: dict[int, list[BusyInterval]], account_id: int,
+    start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo,
 ) -> list[dict[str, Any]]:
     states = []
-    for row in rows:
-        overlapping = [b for b in row.busy if b.start < end and b.end > start]
+    for space_id in space_ids:
+        intervals = busy.get(space_id, [])
+        overlapping = [b for b in intervals if b.start < end and b.end > start]
         if any(b.booker_id == account_id for b in overlapping):
             state = "yours"
         elif overlapping:
@@ -339,18 +340,18 @@ def space_states(
             state = "free"
         states.append(
             {
-                "id": row.space.pk,
+                "id": space_id,
                 "state": state,
                 "bookings": [
                     {
-                        "who": "you" if b.booker_id == account_id else b.organizer,
+                        "who": "you" if b.booker_id == account_id else b.who,
                         "start": f"{b.start.astimezone(zone):%H:%M}",
                         "end": f"{b.end.astimezone(zone):%H:%M}",
                         "title": b.title,
                         "mine": b.booker_id == account_id,
                         "now": b.start < end and b.end > start,
                     }
-                    for b in row.busy
+                    for b in intervals
                 ],
             }
         )
@@ -410,12 +411,12 @@ def plan_status(request: SignedInRequest, floor_id: int) -> JsonResponse:
         )
     except BadInput as error:
         return refusal_response(error)
-    rows = availability(
-        office, day, floor=floor,
-        viewer=request.user,
-        show_subjects=request.user.organisation.show_meeting_subjects,
+    spaces = SpaceFilter(floor=floor)
+    busy = busy_intervals(
+        office, day, spaces, show_subjects=request.user.organisation.show_meeting_subjects
     )
-    states = space_states(rows, request.user.pk, start, end, office.zone)
+    space_ids = list(spaces.queryset(office).order_by("kind", "name").values_list("pk", flat=True))
+    states = space_states(space_ids, busy, request.user.pk, start, end, office.zone)
     return JsonResponse({"spaces": states})
 
 
