@@ -122,7 +122,8 @@ def start_workers(
     }
 
     def start(
-        count: int, *, poll_seconds: float = 0, extra_env: dict[str, str] | None = None
+        count: int, *, poll_seconds: float = 0, extra_env: dict[str, str] | None = None,
+        interval: float = 0.05,
     ) -> list[subprocess.Popen]:
         """Starts `count` workers and returns once one of them ticks its scheduler (Django
         booted, the database reached): time-limited faults a test sets afterwards meet
@@ -132,7 +133,7 @@ def start_workers(
         for _ in range(count):
             log = (tmp_path / f"worker-{len(processes)}.log").open("w")
             processes.append(subprocess.Popen(
-                [sys.executable, "manage.py", "worker", "--interval", "0.05",
+                [sys.executable, "manage.py", "worker", "--interval", str(interval),
                  "--scheduler-every", "0.2", "--no-startup-delay", "-v", "0"],
                 cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
             ))

@@ -1,33 +1,67 @@
 """`openrooms worker`: runs background tasks until stopped.
 
-It is django-tasks-db's `db_worker` (tasks are database rows; it claims one at a time with
-SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, an exclusive transaction on SQLite) plus,
-unless `--no-scheduler`, the scheduler loop of `openrooms scheduler` in a thread, and the
-heartbeat thread that keeps this worker's claims alive (jobs.heartbeat). Start as many workers
-as the load needs, on one machine or several; SIGTERM or Ctrl+C stops one after its current
-task, and it lets go of every claim at once.
+It is django-tasks-db's worker (tasks are database rows; it claims one at a time with
+SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, an exclusive transaction on SQLite), woken on
+PostgreSQL the moment a task is queued (jobs.wake_ups), plus, unless `--no-scheduler`, the
+scheduler loop of `openrooms scheduler` in a thread, and the heartbeat thread that keeps this
+worker's claims alive (jobs.heartbeat). Start as many workers as the load needs, on one
+machine or several; SIGTERM or Ctrl+C stops one after its current task, and it lets go of
+every claim at once.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.crypto import get_random_string
+from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
+from django_tasks_db.management.commands import db_worker
 
 from openrooms.jobs.heartbeat import release_all, run_heartbeat
 from openrooms.jobs.scheduler import run_scheduler
+from openrooms.jobs.wake_ups import TaskWakeUps
+
+
+class WakingWorker(db_worker.Worker):
+    """db_worker's Worker, waiting for a task to be queued rather than sleeping out its poll.
+
+    Its loop reads `interval` only to sleep it out when the queue is empty, so reading it is
+    the wait here (and it answers 0 to sleep no more).
+    """
+
+    def __init__(self, *, wake_ups: TaskWakeUps, **options: Any) -> None:
+        self.wake_ups = wake_ups
+        super().__init__(**options)
+
+    @property
+    def interval(self) -> float:
+        self.wake_ups.wait(self.poll_seconds)
+        return 0
+
+    @interval.setter
+    def interval(self, seconds: float) -> None:
+        self.poll_seconds = seconds
+
+    def run(self) -> None:
+        if self.startup_delay:  # a fleet started together does not look in step
+            time.sleep(random.random())
+            self.startup_delay = False
+        super().run()
 
 
 class Command(BaseCommand):
     help = "Runs background tasks (django-tasks-db's db_worker) and the scheduler until stopped."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        # The wait on an empty queue is most of a booking's way to Outlook: with 1 s, p50
-        # 0.66 s and p99 1.10 s; with 0.25 s, 0.26 s and 0.37 s (bench/outbound_latency.py),
-        # for one indexed query four times a second per idle worker.
+        # On SQLite the wait on an empty queue is most of a booking's way to Outlook: with 1 s,
+        # p50 0.66 s and p99 1.10 s; with 0.25 s, 0.26 s and 0.37 s (bench/outbound_latency.py),
+        # for one indexed query four times a second per idle worker. PostgreSQL wakes the
+        # worker when a task is queued, and the poll is a safety net.
         parser.add_argument(
             "--interval", type=float, default=0.25,
             help="Seconds to wait when the queue is empty before looking again (default 0.25).",
@@ -60,12 +94,19 @@ class Command(BaseCommand):
             target=run_heartbeat, args=(stop_beating,), name="heartbeat", daemon=True
         )
         heartbeat.start()
+        wake_ups = TaskWakeUps()
+        wake_ups.start()
+        db_worker.Command().configure_logging(verbosity)
+        worker = WakingWorker(
+            wake_ups=wake_ups, queue_names=[DEFAULT_TASK_QUEUE_NAME], excluded_queue_names=[],
+            interval=interval, batch=False, backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+            startup_delay=not no_startup_delay, max_tasks=None, worker_id=get_random_string(32),
+        )
         try:
-            call_command(
-                "db_worker", interval=interval, reload=False,
-                startup_delay=not no_startup_delay, verbosity=verbosity,
-            )
+            worker.configure_signals()
+            worker.run()
         finally:
+            wake_ups.stop()
             stop_beating.set()
             heartbeat.join(timeout=5)
             release_all()
