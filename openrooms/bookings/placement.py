@@ -28,6 +28,7 @@ a few queries, not a few per meeting.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -354,22 +355,37 @@ def insert_bookings(bookings: list[Booking], now: dt.datetime) -> None:
             for booking in bookings:
                 copy.write_row(values_of(booking))
         return
-    prepared = [
-        (index, f) for index, f in enumerate(fields)
+    # Each value as Django's field would write it, without its per-value work: times as
+    # naive UTC text (Django's SQLite backend stores them so, settings.DATABASES naming no
+    # TIME_ZONE), UUIDs as hex.
+    converters = [
+        (index, sqlite_utc_text if f.get_internal_type() == "DateTimeField" else uuid_hex)
+        for index, f in enumerate(fields)
         if f.get_internal_type() in {"DateTimeField", "UUIDField"}
     ]
+    converted: dict[object, str] = {}  # a page's bookings share creation times, starts, ends
     rows = []
     for booking in bookings:
         row = list(values_of(booking))
-        for index, f in prepared:
-            if row[index] is not None:
-                row[index] = f.get_db_prep_save(row[index], db)
+        for index, convert in converters:
+            value = row[index]
+            if value is not None:
+                row[index] = converted.get(value) or converted.setdefault(value, convert(value))
         rows.append(row)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - model names
     with db.cursor() as cursor:
         for chunk in chunked(rows, WRITE_BATCH):
             cursor.executemany(sql, chunk)
+
+
+def sqlite_utc_text(value: dt.datetime) -> str:
+    """'2026-12-07 08:00:00[.ffffff]': as Django's SQLite backend writes an aware time."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def uuid_hex(value: uuid.UUID) -> str:
+    return value.hex
 
 
 def chunked(values: list[T], size: int = READ_BATCH) -> Iterator[list[T]]:

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from openrooms.integrations.microsoft365.graph.replies import without_control_characters
 from openrooms.integrations.microsoft365.inbound.pull import request_pull
 from openrooms.integrations.microsoft365.subscriptions import (
     LIFECYCLE_EVENTS,
@@ -118,7 +119,7 @@ def validation_answer(request: HttpRequest) -> HttpResponse:
 
 def parse(request: HttpRequest, model: type[Batch]) -> Batch | None:
     try:
-        return model.model_validate_json(request.body)
+        return model.model_validate_json(without_control_characters(request.body.decode()))
     except (ValidationError, ValueError, RequestDataTooBig):
         return None
 

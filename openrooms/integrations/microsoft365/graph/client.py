@@ -45,6 +45,8 @@ from openrooms.integrations.microsoft365.graph.replies import (
     RoomList,
     Subscription,
     User,
+    reply_json,
+    without_control_characters,
 )
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -248,7 +250,9 @@ class GraphClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, mailbox: str | None = None,
             headers: dict[str, str] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, params=params, mailbox=mailbox, headers=headers).json()
+        return reply_json(
+            self.request("GET", path, params=params, mailbox=mailbox, headers=headers).text
+        )
 
     def paginate(
         self, path: str, params: dict[str, Any] | None = None, *, mailbox: str | None = None,
@@ -277,7 +281,7 @@ class GraphClient:
             for start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[start:start + BATCH_LIMIT]
                 body = self.request("POST", "$batch", json_body={"requests": chunk}, retry=True)
-                for answer in body.json().get("responses", []):
+                for answer in reply_json(body.text).get("responses", []):
                     status = int(answer.get("status", 0))
                     original = next(r for r in chunk if r["id"] == answer["id"])
                     if status in RETRYABLE_STATUSES and attempt < self.max_attempts:
@@ -427,7 +431,7 @@ class GraphClient:
             ]
         response = self.request("POST", f"{user_path(mailbox)}/events", json_body=payload,
                                 mailbox=mailbox, retry=False)
-        return Event.model_validate(response.json())
+        return Event.model_validate(reply_json(response.text))
 
     def update_event(
         self, mailbox: str, event_id: str, *, subject: str, start: dt.datetime, end: dt.datetime
@@ -470,7 +474,7 @@ class GraphClient:
 
         def page_at(path: str, params: dict[str, Any] | None = None) -> DeltaPageBody:
             response = self.request("GET", path, params=params, mailbox=mailbox, headers=headers)
-            return DeltaPageBody.model_validate_json(response.content)
+            return DeltaPageBody.model_validate_json(without_control_characters(response.text))
 
         if delta_link:
             page = page_at(delta_link)
@@ -502,7 +506,7 @@ class GraphClient:
             "expirationDateTime": graph_time(expiration), "clientState": client_state,
         }
         return Subscription.model_validate(
-            self.request("POST", "subscriptions", json_body=body).json()
+            reply_json(self.request("POST", "subscriptions", json_body=body).text)
         )
 
     def renew_subscription(self, subscription_id: str, expiration: dt.datetime) -> Subscription:
@@ -510,7 +514,7 @@ class GraphClient:
         path = f"subscriptions/{quote(subscription_id, safe='')}"
         body = {"expirationDateTime": graph_time(expiration)}
         return Subscription.model_validate(
-            self.request("PATCH", path, json_body=body).json()
+            reply_json(self.request("PATCH", path, json_body=body).text)
         )
 
     def delete_subscription(self, subscription_id: str) -> None:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from openrooms.integrations.microsoft365.graph.replies import reply_json
+
 RETRYABLE_STATUSES = {429, 503, 504}
 # The longest Retry-After we believe: Outlook's throttling windows are minutes long, so a
 # larger value is a broken header and must not park a booking for days.
@@ -74,7 +76,7 @@ def failure_in_batch(answer: dict[str, object]) -> GraphFailure:
 
 def graph_failure(response: httpx.Response) -> GraphFailure:
     try:
-        body = response.json()
+        body = reply_json(response.text)
     except json.JSONDecodeError:
         body = {}
     return failure_of(

@@ -1,34 +1,50 @@
 """Graph's replies as the product reads them: pydantic models parsed at the boundary.
 
-They keep only the fields we use (`extra="ignore"`)."""
+They keep only the fields we use (`extra="ignore"`). Every reply's text is read through
+`reply_json` / `without_control_characters` first.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from openrooms.input_checks import CONTROL_CHARACTER
+# A control character in a reply's JSON text: JSON writes them escaped (\u0000 to \u001f,
+# \b, \f) except DEL, which it allows as it is. What every such escape starts with (most
+# replies hold none):
+MAYBE_CONTROL = ("\\u00", "\\b", "\\f", "\x7f")
+# Scanned left to right, an escaped backslash is taken whole (and kept): a backslash that
+# starts an escape is never mistaken for the second of a pair. Escapes of a character that
+# input_checks.CONTROL_CHARACTER refuses are dropped.
+# (One literal backslash first: the regular expression engine then skips to each at C speed.)
+ESCAPE = re.compile(r"\\(?:(\\)|u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|u007[fF]|[bf])")
+
+
+def without_control_characters(json_text: str) -> str:
+    """Graph's JSON without the control characters its strings may carry: Outlook lets a
+    subject or a name hold them (a NUL, which PostgreSQL refuses to store), and they are
+    dropped rather than the meeting refused. On the text before it is parsed: checking every
+    parsed string of a first sync's 770,000 events took a sixth of its workers' time."""
+    if not any(mark in json_text for mark in MAYBE_CONTROL):  # str's scan, the quickest
+        return json_text
+    kept_or_dropped = ESCAPE.sub(lambda escape: escape[0] if escape[1] else "", json_text)
+    return kept_or_dropped.replace("\x7f", "")
+
+
+def reply_json(text: str) -> Any:
+    """A reply's JSON, parsed without its control characters."""
+    return json.loads(without_control_characters(text))
 
 
 class GraphModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def without_control_characters(cls, value: Any) -> Any:
-        """Outlook lets a subject or a name carry control characters (a NUL, which PostgreSQL
-        refuses to store); they are dropped here rather than the meeting refused."""
-        if isinstance(value, str):
-            return CONTROL_CHARACTER.sub("", value)
-        if isinstance(value, list):
-            return [CONTROL_CHARACTER.sub("", item) if isinstance(item, str) else item
-                    for item in value]
-        return value
 
 
 class EmailAddress(GraphModel):

@@ -203,6 +203,19 @@ def test_subjects_are_stored_only_when_the_organisation_shows_them(
     assert outlook_bookings(montmartre).get(ical_uid=second["iCalUId"]).title == "Budget 2027"
 
 
+def test_control_characters_in_an_outlook_subject_are_dropped_not_the_meeting(
+    organisation, office, room_mode, emulator_api
+):
+    organisation.show_meeting_subjects = True
+    organisation.save()
+    montmartre = linked_room(organisation, office, MONTMARTRE)
+    start, end = slot(hour=9)
+    event = book_in_outlook(emulator_api, MONTMARTRE, start, end, subject="Budget\x00 \x072027")
+    accepted_by_room(emulator_api, MONTMARTRE, event, start)
+    pull(montmartre)
+    assert outlook_bookings(montmartre).get(ical_uid=event["iCalUId"]).title == "Budget 2027"
+
+
 def test_a_private_meetings_subject_is_never_stored(
     organisation, office, room_mode, graph_settings, full_app, emulator_api
 ):
