@@ -2,9 +2,9 @@
 
 One query whatever the number of spaces and bookings, asking only for the columns shown. The
 API and the day view take the intervals as JSON the database writes (`availability_json`,
-`busy_json_by_space`): for a whole office that is twelve thousand intervals, and building
-them in Python cost half as much again as the query (bench/availability.py). The plan's
-status reads them as rows (`busy_intervals`).
+`day_of_spaces`): for a whole office that is twelve thousand intervals, and building them in
+Python cost half as much again as the query (bench/availability.py). The plan's status reads
+them as rows (`busy_intervals`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,7 @@ class SpaceSummary(NamedTuple):
     name: str
     capacity: int
     floor_id: int | None
-    amenities: Sequence[str] = ()  # loaded by pages that show them (`SpaceFilter.spaces`)
-
-    @property
-    def id(self) -> int:
-        return self.pk
+    amenities: Sequence[str] = ()  # loaded by pages that show them (`SpaceFilter.summaries`)
 
     @classmethod
     def of(cls, space: Space) -> SpaceSummary:

@@ -74,7 +74,8 @@ def url_of_each(view_name: str) -> Callable[[int | str], str]:
 def timeline_rows(
     request: SignedInRequest, office: Office, day: dt.date, spaces: Sequence[SpaceSummary]
 ) -> list[Row]:
-    """The day's rows of `spaces` (of `office`): two queries for any number of them."""
+    """The day's rows of `spaces` (of `office`): one query for any number of them, and one
+    more for the Outlook conflicts of the rows that have any."""
     days = day_of_spaces(
         office, day, SpaceFilter(ids=[space.pk for space in spaces]), viewer_id=request.user.pk,
         show_subjects=request.user.organisation.show_meeting_subjects,
@@ -85,12 +86,18 @@ def timeline_rows(
     return rows
 
 
+def booking_form_url(day: dt.date) -> Callable[[int | str], str]:
+    """The booking form of a space (by id) on `day`."""
+    form_of, query = url_of_each("book"), f"?{urlencode({'date': day.isoformat()})}"
+    return lambda pk: form_of(pk) + query
+
+
 def rows_html(
     rows: list[Row], day: dt.date, *, extra: str = "", with_form: bool = False
 ) -> list[SafeString]:
-    book_url, query = url_of_each("book"), f"?{urlencode({'date': day.isoformat()})}"
+    book_url = booking_form_url(day)
     return [
-        row_html(row, book_url=book_url(row.space.pk) + query, extra=extra, with_form=with_form)
+        row_html(row, book_url=book_url(row.space.pk), extra=extra, with_form=with_form)
         for row in rows
     ]
 
@@ -109,7 +116,7 @@ def timeline_settings(request: HttpRequest, office: Office, day: dt.date) -> dic
         "date": day.isoformat(),
         "first": f"{first.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
         "now": f"{timezone.now():%Y-%m-%dT%H:%M:%SZ}",
-        "book_url": url_of_each("book")("{id}") + f"?{urlencode({'date': day.isoformat()})}",
+        "book_url": booking_form_url(day)("{id}"),
         "cancel_url": url_of_each("cancel_booking")("{id}"),
         "csrf_token": get_token(request),
     }
@@ -131,8 +138,7 @@ def attach_conflicts(
     for conflict in conflicts_of(request.user.organisation, account=request.user).filter(
         space_id__in=by_space, start__lt=end, end__gt=start
     ):
-        if conflict.space_id in by_space:
-            by_space[conflict.space_id].conflicts.append(conflict)
+        by_space[conflict.space_id].conflicts.append(conflict)
 
 
 def day_url(office: Office, day: dt.date, **params: str) -> str:
