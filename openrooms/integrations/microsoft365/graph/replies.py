@@ -7,6 +7,7 @@ They keep only the fields we use (`extra="ignore"`). Every reply's text is read 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import zoneinfo
@@ -97,14 +98,18 @@ class DateTimeTimeZone(GraphModel):
     @property
     def utc(self) -> dt.datetime:
         """The moment in UTC. Graph writes seven fractional digits; seconds are enough here."""
-        if self.time_zone == "UTC":  # what we ask for (Prefer: outlook.timezone="UTC")
-            return dt.datetime.fromisoformat(self.date_time[:19]).replace(tzinfo=dt.UTC)
-        try:
-            zone: dt.tzinfo = zoneinfo.ZoneInfo(self.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = dt.UTC
-        wall = dt.datetime.fromisoformat(self.date_time[:19])
-        return wall.replace(tzinfo=zone).astimezone(dt.UTC)
+        return utc_of(self.date_time[:19], self.time_zone)
+
+
+@functools.lru_cache(maxsize=16_384)  # a first sync meets the same hours in every room
+def utc_of(wall_time: str, time_zone: str) -> dt.datetime:
+    if time_zone == "UTC":  # what we ask for (Prefer: outlook.timezone="UTC")
+        return dt.datetime.fromisoformat(wall_time).replace(tzinfo=dt.UTC)
+    try:
+        zone: dt.tzinfo = zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = dt.UTC
+    return dt.datetime.fromisoformat(wall_time).replace(tzinfo=zone).astimezone(dt.UTC)
 
 
 class Event(GraphModel):

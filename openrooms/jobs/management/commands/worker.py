@@ -11,6 +11,7 @@ every claim at once.
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -94,6 +95,9 @@ class Command(BaseCommand):
             target=run_heartbeat, args=(stop_beating,), name="heartbeat", daemon=True
         )
         heartbeat.start()
+        # What is loaded by now lives as long as the worker: the collector leaves it alone,
+        # rather than walk it again each time a page of a sync makes its thousands of objects.
+        gc.freeze()
         wake_ups = TaskWakeUps()
         wake_ups.start()
         db_worker.Command().configure_logging(verbosity)
