@@ -9,6 +9,7 @@ all there is on SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -63,6 +64,7 @@ class TaskWakeUps:
                 logger.warning("Listening for queued tasks failed; polling meanwhile.",
                                exc_info=True)
                 self.listening.clear()
-                connection.close()
+                with contextlib.suppress(Exception):  # a connection already broken
+                    connection.close()
                 self.stopping.wait(RECONNECT_SECONDS)
         connection.close()

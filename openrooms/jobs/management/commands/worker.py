@@ -50,7 +50,7 @@ class WakingWorker(db_worker.Worker):
 
     def run_task(self, db_task_result: Any) -> None:
         # A page of a first sync makes hundreds of thousands of objects, which the collector
-        # walked again and again: an eighth of the sync (bench/first_sync.py). It waits for
+        # walked again and again: a tenth of the sync (bench/first_sync.py). It waits for
         # the task's end; reference counting frees all but cycles meanwhile.
         gc.disable()
         try:
