@@ -4,27 +4,34 @@
 // the time now and one URL pattern each to book and cancel. Rows swapped in by htmx (after
 // booking or cancelling) are drawn the same way.
 const FIRST_HOUR = 7;
-const QUARTERS = 52; // 07:00 to 20:00 in quarter hours: bookings/timeline.py
+const QUARTERS = 52; // 07:00 to 20:00 in quarter hours: bookings/timeline.py's hours
 const QUARTER_MS = 15 * 60 * 1000;
 
 function clock(minutes) {
   return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
 }
 
+// Read once per #day (a filter change swaps in a new one), not once per row.
+const pageSettings = new WeakMap();
+
 function settingsOf(row) {
-  const day = row.closest("#day").dataset;
-  const zone = day.timezone;
-  return {
-    first: Date.parse(day.first),
-    now: Date.parse(day.now),
-    bookUrl: day.bookUrl,
-    cancelUrl: day.cancelUrl,
-    date: day.date,
-    csrfToken: day.csrfToken,
-    time: new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-    date: new Intl.DateTimeFormat("en-GB", { timeZone: zone, day: "2-digit", month: "short" }),
-    dayOf: new Intl.DateTimeFormat("en-CA", { timeZone: zone }),
-  };
+  const page = row.closest("#day");
+  if (!pageSettings.has(page)) {
+    const day = page.dataset;
+    const zone = day.timezone;
+    pageSettings.set(page, {
+      first: Date.parse(day.first),
+      now: Date.parse(day.now),
+      bookUrl: day.bookUrl,
+      cancelUrl: day.cancelUrl,
+      day: day.date,
+      csrfToken: day.csrfToken,
+      time: new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+      shortDate: new Intl.DateTimeFormat("en-GB", { timeZone: zone, day: "2-digit", month: "short" }),
+      dayOf: new Intl.DateTimeFormat("en-CA", { timeZone: zone }),
+    });
+  }
+  return pageSettings.get(page);
 }
 
 function column(settings, instant, roundingUp) {
@@ -36,7 +43,7 @@ function timeRange(settings, start, end) {
   const from = settings.time.format(start);
   const to = settings.time.format(end);
   if (settings.dayOf.format(start) === settings.dayOf.format(end)) return `${from}–${to}`;
-  return `${settings.date.format(start)} ${from}–${settings.date.format(end)} ${to}`;
+  return `${settings.shortDate.format(start)} ${from}–${settings.shortDate.format(end)} ${to}`;
 }
 
 // The row's blocks, side by side over the 52 quarters: past, free gaps and bookings. A quarter
@@ -76,7 +83,7 @@ function cancelForm(settings, row, item) {
     { method: "post", action: url, "hx-post": url, "hx-target": `#${row.id}`, "hx-swap": "outerHTML",
       "hx-confirm": `Cancel your booking of ${spaceName} ${item.range}?` },
     element("input", { type: "hidden", name: "csrfmiddlewaretoken", value: settings.csrfToken }),
-    element("input", { type: "hidden", name: "day", value: settings.date }),
+    element("input", { type: "hidden", name: "day", value: settings.day }),
     element("button", { type: "submit", class: "link-button" }, "Cancel",
             element("span", { class: "visually-hidden" }, ` booking ${item.range}`)),
   );
