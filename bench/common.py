@@ -113,3 +113,29 @@ def bench_database_urls(only: str | None) -> dict[str, str]:
             if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 admin.execute(f'CREATE DATABASE "{name}"')
     return targets
+
+
+def run_on_each_database(script: str, description: str, measure: Any, what: str) -> None:
+    """The command line of a bench that measures in a child process per database:
+    `[--runs N] [--only sqlite|postgres] [--profile]`; the child calls
+    `measure(runs, profile)`. `what` says what --profile profiles."""
+    import argparse
+    import os
+    import subprocess
+    import sys
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--profile", action="store_true", help=f"cProfile {what}")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure(args.runs, args.profile)
+        return
+    for url in bench_database_urls(args.only).values():
+        env = {
+            **os.environ, "DATABASE_URL": url, "LOG_LEVEL": "ERROR", "ALLOWED_HOSTS": "testserver"
+        }
+        command = [sys.executable, script, "--child", "--runs", str(args.runs)]
+        subprocess.run(command + ["--profile"] * args.profile, env=env, check=True)

@@ -13,9 +13,7 @@ in-process with Django's test client, on SQLite and on PostgreSQL (each in a chi
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,23 +86,9 @@ def measure(runs: int, profile: bool) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import bench_database_urls
+    from common import run_on_each_database
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--only", choices=["sqlite", "postgres"])
-    parser.add_argument("--profile", action="store_true", help="cProfile ten page views")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure(args.runs, args.profile)
-        return
-    for url in bench_database_urls(args.only).values():
-        env = {
-            **os.environ, "DATABASE_URL": url, "LOG_LEVEL": "ERROR", "ALLOWED_HOSTS": "testserver"
-        }
-        command = [sys.executable, __file__, "--child", "--runs", str(args.runs)]
-        subprocess.run(command + ["--profile"] * args.profile, env=env, check=True)
+    run_on_each_database(__file__, __doc__.splitlines()[0], measure, "ten page views")
 
 
 if __name__ == "__main__":

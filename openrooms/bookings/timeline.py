@@ -1,7 +1,7 @@
 """The day view's rows: a space, its busy intervals as JSON, and the hours its timeline covers.
 
 The page draws each row's timeline and list of bookings in the browser (static/js/day.js) from
-the JSON the database writes (availability.busy_json_by_space), with one URL pattern per page
+the JSON the database writes (availability.day_of_spaces), with one URL pattern per page
 for booking and cancelling: a row costs the server a few strings however the day is cut.
 """
 
