@@ -87,7 +87,8 @@ Sql = tuple[list[str], list[Any]]  # conditions joined by AND, and their paramet
 
 
 def space_conditions(office: Office, spaces: SpaceFilter) -> Sql:
-    """SQL conditions on spaces `s` for `spaces` of `office`."""
+    """SQL conditions on spaces `s` for `spaces` of `office`: SpaceFilter.queryset's rules,
+    written out (its SQL as an `s.id IN (...)` subquery made the API a tenth slower)."""
     where = ["s.office_id = %s", "s.bookable"]
     params: list[Any] = [office.pk]
     if spaces.kind:
